@@ -1,0 +1,26 @@
+# Two entry points for a newcomer:  make run  (install + default pipeline)  and  make test.
+PY ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# torch==2.13.0 must come from the CPU wheel; where a wheel folder is configured, point uv at it
+FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install run test clean-results
+
+$(VENV)/.installed: pyproject.toml
+	command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	uv venv -q --allow-existing -p $(PY) $(VENV)
+	uv pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	dvc repro
+	@echo "Results: results/sms.md   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+
+test: install
+	pytest

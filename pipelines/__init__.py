@@ -1,0 +1,1 @@
+"""Prefect flows that orchestrate the DVC pipeline (issue 5; not built yet)."""

@@ -1,0 +1,74 @@
+"""A trained classifier on disk: weights, architecture and vocabulary side by side.
+
+A model directory holds everything a prediction needs, so it can be copied, pulled with
+DVC or logged to MLflow as one unit. Weights are loaded with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnlab import atomic
+from rnnlab.batching import pad
+from rnnlab.errors import RnnlabError
+from rnnlab.models import RecurrentClassifier
+from rnnlab.vocab import Vocabulary
+
+WEIGHTS, CONFIG, VOCAB = "model.pt", "config.json", "vocab.json"
+
+
+def save(model: RecurrentClassifier, config: dict, vocab_path: Path, out: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic.write_bytes(out / WEIGHTS, buf.getvalue())
+    atomic.write_json(out / CONFIG, config)
+    shutil.copyfile(vocab_path, out / VOCAB)
+
+
+def build(config: dict) -> RecurrentClassifier:
+    shape = (config["vocab_size"], config["embedding_dim"])
+    return RecurrentClassifier(np.zeros(shape, dtype=np.float32), config["variant"], len(config["labels"]),
+                               hidden=config["hidden"], layers=config["layers"], dropout=config["dropout"],
+                               input_mode=config["input_mode"])
+
+
+def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:
+    model_dir = Path(model_dir)
+    for name in (WEIGHTS, CONFIG, VOCAB):
+        if not (model_dir / name).is_file():
+            raise RnnlabError(f"{model_dir}: missing {name}; not a model directory")
+    config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
+    vocab = Vocabulary.load(model_dir / VOCAB)
+    if len(vocab) != config["vocab_size"]:
+        raise RnnlabError(f"{model_dir / VOCAB}: {len(vocab)} tokens but the checkpoint expects {config['vocab_size']}")
+    model = build(config)
+    try:
+        model.load_state_dict(torch.load(model_dir / WEIGHTS, weights_only=True))
+    except RuntimeError as e:
+        raise RnnlabError(f"{model_dir / WEIGHTS}: does not fit a {config['variant']} model ({str(e).splitlines()[0]})") from None
+    return model.eval(), config, vocab
+
+
+class Predictor:
+    """Texts in, class probabilities out; any text length (longer texts are cut at max_len)."""
+
+    def __init__(self, model_dir: Path):
+        self.model, self.config, self.vocab = load(model_dir)
+        self.labels = self.config["labels"]
+
+    @torch.no_grad()
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        seqs = [self.vocab.encode(t, self.config["max_len"]) for t in texts]
+        pad_to = self.config["max_len"] if self.config["input_mode"] == "padded" else None
+        tokens, lengths = pad(seqs, pad_to)
+        return torch.softmax(self.model(tokens, lengths), dim=1).numpy()
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        probs = self.predict_proba(texts)
+        return [{"label": self.labels[int(p.argmax())], **{l: float(v) for l, v in zip(self.labels, p)}} for p in probs]

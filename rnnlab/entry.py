@@ -1,0 +1,22 @@
+"""Run a stage function from the command line: known problems become one line and exit 2."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Callable
+
+from rnnlab.errors import RnnlabError
+
+
+def run_stage(fn: Callable, argv: list[str]) -> None:
+    names = list(inspect.signature(fn).parameters)
+    if len(argv) != len(names):
+        print(f"usage: {os.path.basename(sys.argv[0])} {' '.join(n.upper() for n in names)}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        fn(*argv)
+    except RnnlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,44 @@
+"""Where every stage reads and writes: the one place that knows the project's file layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA, MODELS, METRICS, PLOTS, RESULTS = Path("data"), Path("models"), Path("metrics"), Path("plots"), Path("results")
+
+
+def raw(corpus: str) -> Path:
+    return DATA / "raw" / corpus
+
+
+def prepared(task: str) -> Path:
+    return DATA / "prepared" / task
+
+
+def vocab(task: str) -> Path:
+    return DATA / "vocab" / task / "vocab.json"
+
+
+def embedding(task: str, kind: str) -> Path:
+    return DATA / "embeddings" / task / kind
+
+
+def run_name(variant: str, embedding_kind: str, input_mode: str) -> str:
+    return f"{variant}-{embedding_kind}-{input_mode}"
+
+
+def model_dir(task: str, run: str) -> Path:
+    return MODELS / task / run
+
+
+def metrics(task: str, run: str) -> Path:
+    return METRICS / task / f"{run}.json"
+
+
+def plots(task: str, run: str) -> Path:
+    return PLOTS / task / run
+
+
+def resume_dir() -> Path:
+    # outside every DVC output: DVC deletes a stage's outputs before it runs it again
+    return Path(".rnnlab") / "resume"

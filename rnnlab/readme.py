@@ -1,0 +1,26 @@
+"""Copy the generated result tables (results/*.md) into README.md between markers.
+
+Run `python -m rnnlab.readme` after `dvc repro`; tests/test_readme.py fails while the
+README shows other numbers than results/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README, RESULTS = Path("README.md"), Path("results")
+BLOCK = re.compile(r"(<!-- results:(\w+) -->\n).*?(<!-- /results:\2 -->)", re.S)
+
+
+def _table(task: str) -> str:
+    text = (RESULTS / f"{task}.md").read_text(encoding="utf-8")
+    return text.split("\n", 1)[1].strip() + "\n"  # drop the file's own title
+
+
+def render(readme: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + _table(m.group(2)) + m.group(3), readme)
+
+
+if __name__ == "__main__":
+    README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")

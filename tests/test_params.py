@@ -1,0 +1,43 @@
+import pytest
+import yaml
+
+from rnnlab import params as P
+from rnnlab.errors import RnnlabError
+
+
+def write(tmp_path, change):
+    data = yaml.safe_load(open(P.PARAMS_FILE if P.PARAMS_FILE.exists() else "params.yaml"))
+    change(data)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_project_params_are_valid(in_project):
+    p = P.load()
+    assert p.sms.train.hidden == 64 and p.sms.train.batch_size == 512 and p.sms.max_len == 50
+    assert set(p.sms.models) == {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["sms"]["train"].update(hiden=3), r"params.yaml: sms.train.hiden: Extra inputs are not permitted"),
+    (lambda d: d["sms"]["train"].update(hidden="big"), r"sms.train.hidden: Input should be a valid integer.*'big'"),
+    (lambda d: d["sms"]["train"].update(dropout=1.5), r"sms.train.dropout: Input should be less than 1 \(got 1.5\)"),
+    (lambda d: d["sms"].update(models=["lstm", "transformer"]), r"sms.models.1: Input should be 'rnn'.*'transformer'"),
+    (lambda d: d["sms"]["split"].update(test=0), r"sms.split.test: Input should be greater than 0"),
+    (lambda d: d["download"].update(source_order=["ftp"]), r"download.source_order.0: Input should be 'mirror'"),
+    (lambda d: d.pop("seed") and d.pop("download"), r"params.yaml: download: Field required$"),
+])
+def test_bad_params_give_one_line_naming_the_key(in_project, change, message):
+    path = write(in_project, change)
+    with pytest.raises(RnnlabError, match=message) as err:
+        P.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_broken_yaml_and_missing_file(in_project):
+    (in_project / "params.yaml").write_text("sms: [unclosed\n")
+    with pytest.raises(RnnlabError, match="params.yaml: not valid YAML"):
+        P.load()
+    with pytest.raises(RnnlabError, match="nope.yaml: not found"):
+        P.load(in_project / "nope.yaml")

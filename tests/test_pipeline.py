@@ -1,0 +1,162 @@
+"""End to end: the real `dvc repro` in a temporary copy of the project, on a small params override."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import time
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+PROJECT_FILES = ["params.yaml", "catalog.yaml", "dvc.yaml", "stages", "rnnlab", ".dvc/config", ".dvcignore", ".gitignore"]
+MODELS, KINDS = ["lstm", "bigru"], ["learned", "glove"]  # word2vec: tests/test_embeddings.py
+
+
+def small_params(params: dict) -> dict:
+    sms = params["sms"]
+    sms.update(max_rows=700, models=MODELS, inputs=["packed"])
+    sms["embeddings"].update(kinds=KINDS, glove="glove_6b_100d_slice")
+    sms["embeddings"]["word2vec"].update(epochs=3)
+    sms["train"].update(max_epochs=6, patience=6, batch_size=32)
+    return params
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mirror):
+    """A git + DVC project copy, reproduced once; yields (path, env, first repro output)."""
+    path = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        src, dst = ROOT / name, path / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy(src, dst)
+    params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "RNNLAB_MIRROR": str(mirror), "PYTHONPATH": str(path),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        run(cmd, path, env)
+    out = run([sys.executable, "-m", "dvc", "repro"], path, env)
+    return path, env, out
+
+
+def runs():
+    return [f"{m}-{k}-packed" for m in MODELS for k in KINDS]
+
+
+def test_every_stage_wrote_its_outputs(project):
+    path, _, out = project
+    source = json.loads((path / "data/raw/sms_spam/source.json").read_text())
+    assert source["corpus"] == "sms_spam" and source["source"].startswith("mirror")
+    for split in ("train", "val", "test"):
+        assert (path / "data/prepared/sms" / f"{split}.csv").stat().st_size > 0
+    balance = json.loads((path / "metrics/sms/balance.json").read_text())
+    assert sum(balance[s]["rows"] for s in ("train", "val", "test")) == 700
+    for kind in KINDS:
+        info = json.loads((path / f"data/embeddings/sms/{kind}/info.json").read_text())
+        assert info["kind"] == kind
+    assert 0 < json.loads((path / "data/embeddings/sms/glove/info.json").read_text())["coverage"] < 1
+    for run_name in runs():
+        metrics = json.loads((path / f"metrics/sms/{run_name}.json").read_text())
+        assert 0.5 < metrics["accuracy"] <= 1 and set(metrics) >= {"ham", "spam", "macro_avg", "weighted_avg"}
+        assert metrics["corpus"] == "sms_spam"
+        for name in ("confusion.png", "curves.png", "history.csv"):
+            assert (path / f"plots/sms/{run_name}" / name).stat().st_size > 0
+        assert (path / f"models/sms/{run_name}/model.pt").exists()
+    table = (path / "results/sms.md").read_text()
+    for m in MODELS:
+        for k in KINDS:
+            assert f"| {m} | {k} | packed |" in table
+    assert "deck: SimpleRNN, ragged" in table and "sms_spam" in table
+    assert not list(path.rglob("*.tmp")), "temporary files were left behind"
+
+
+def test_second_repro_runs_nothing(project):
+    path, env, _ = project
+    out = run([sys.executable, "-m", "dvc", "repro"], path, env)
+    assert "Running stage" not in out
+    assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], path, env)
+
+
+def test_every_run_is_in_mlflow_with_its_code_and_data(project):
+    path, _, _ = project
+    lock = yaml.safe_load((path / "dvc.lock").read_text())
+    data_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/sms")
+    db = sqlite3.connect(path / "mlflow.db")
+    rows = db.execute("""select r.name, t.key, t.value from runs r join tags t on t.run_uuid = r.run_uuid
+                         join experiments e on e.experiment_id = r.experiment_id where e.name = 'rnnlab-sms'""").fetchall()
+    tags = {}
+    for name, key, value in rows:
+        tags.setdefault(name, {})[key] = value
+    assert set(tags) == {f"sms/{r}" for r in runs()}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
+    for t in tags.values():
+        assert t["dvc_data_md5"] == data_md5 and t["git_commit"].startswith(head) and t["corpus"] == "sms_spam"
+
+
+def test_logged_model_predicts_from_text(project):
+    path, env, _ = project
+    code = ("import mlflow, pandas as pd; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
+            "r = mlflow.search_runs(experiment_names=['rnnlab-sms'], filter_string=\"tags.mlflow.runName = 'sms/lstm-glove-packed'\");"
+            "m = mlflow.pyfunc.load_model(f'runs:/{r.run_id[0]}/model');"
+            "print(m.predict(pd.DataFrame({'text': ['WINNER!! Claim your free prize now, call 09061701461', 'ok see you at 7', '']})).to_json())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(out) == {"label", "ham", "spam"}
+    assert len(out["label"]) == 3
+    for i in map(str, range(3)):
+        assert out["ham"][i] + out["spam"][i] == pytest.approx(1, abs=1e-5)
+
+
+def test_retraining_gives_identical_metrics(project):
+    path, env, _ = project
+    name = "bigru-glove-packed"
+    before = (path / f"metrics/sms/{name}.json").read_bytes()
+    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
+    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, env)
+    assert (path / f"metrics/sms/{name}.json").read_bytes() == before
+
+
+def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
+    path, env, _ = project
+    name = "lstm-learned-packed"
+    before = (path / f"metrics/sms/{name}.json").read_bytes()
+    history = json.loads((path / f"models/sms/{name}/train.json").read_text())["history"]
+    resume_dir = path / ".rnnlab/resume"
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], cwd=path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(resume_dir.glob("*.pt")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage process, mid-epoch
+    proc.wait()
+    assert not list((path / "models/sms").glob(".*.tmp")), "a half-written model directory was left"
+    # plain `dvc repro` would restore the earlier result from DVC's run-cache; force the stage to run
+    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
+    assert "resuming from epoch" in out
+    assert json.loads((path / f"models/sms/{name}/train.json").read_text())["history"] == history
+    # the resumed model is byte-identical, so evaluation has nothing to redo
+    assert "Running stage" not in run([sys.executable, "-m", "dvc", "repro"], path, env)
+    assert (path / f"metrics/sms/{name}.json").read_bytes() == before
+    assert not list(resume_dir.glob("*.pt")), "the resume checkpoint outlived the finished run"
