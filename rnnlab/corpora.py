@@ -1,13 +1,16 @@
-"""Turn fetched corpus files into the project's table: columns id, text, label.
+"""Turn fetched corpus files into the project's table: columns id, text, label (+ extras).
 
-How to read each corpus is data in catalog.yaml (`parser`), so a corpus in a known
-format needs a catalog entry, not code.
+How to read each corpus is data in catalog.yaml (`parser`), so a corpus in a known format
+needs a catalog entry, not code. Extra columns a corpus brings (split, lang, book, ...) are
+kept when the parser lists them.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,39 +19,206 @@ from rnnlab import catalog
 from rnnlab.errors import RnnlabError
 
 
-def _read_tsv(path: Path, spec: dict) -> pd.DataFrame:
-    # QUOTE_NONE: SMS texts contain bare quotes that are part of the message
-    df = pd.read_csv(path, sep="\t", header=None, names=spec["columns"], quoting=csv.QUOTE_NONE,
-                     dtype=str, keep_default_na=False, encoding="utf-8")
-    return df
+DECLARED = re.compile(r"^Character set encoding:\s*([\w.-]+)", re.M | re.I)
 
 
-def _read_csv(path: Path, spec: dict) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    missing = {spec["text"], spec["label"]} - set(df.columns)
-    if missing:
-        raise RnnlabError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    df = df.rename(columns={spec["text"]: "text", spec["label"]: "label"})
-    return df
+WESTERN_8BIT = {"cp1250", "cp1252", "latin_1", "iso8859_2", "iso8859_3", "iso8859_15", "mac_roman"}
 
 
-READERS = {"tsv": _read_tsv, "csv": _read_csv}
+def read_text(path: Path, encoding: str = "utf-8") -> tuple[str, str]:
+    """(text, encoding used). encoding 'auto': BOM, else UTF-8, else the detected charset."""
+    data = path.read_bytes()
+    if encoding != "auto":
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as e:
+            raise RnnlabError(f"{path}: not {encoding} at byte {e.start}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    declared = DECLARED.search(data[:10_000].decode("ascii", "ignore"))
+    if declared:  # Project Gutenberg headers name their charset
+        guess = declared.group(1)
+    else:
+        from charset_normalizer import from_bytes  # ships with requests
+
+        best = from_bytes(data[:200_000]).best()
+        guess = best.encoding if best else "latin-1"
+        if guess in WESTERN_8BIT:  # the detector cannot tell these apart on short texts
+            guess = "cp1252" if re.search(rb"[\x80-\x9f]", data) else "latin-1"
+    try:
+        return data.decode(guess), guess
+    except (UnicodeDecodeError, LookupError):
+        raise RnnlabError(f"{path}: neither UTF-8 nor a detectable encoding") from None
+
+
+def _files(spec: dict) -> dict[str, str | None]:
+    """File name -> split name (or None when the corpus has no split of its own)."""
+    if "files" in spec:
+        return dict(spec["files"]) if isinstance(spec["files"], dict) else {f: None for f in spec["files"]}
+    return {spec["file"]: None}
+
+
+def _frames(raw_dir: Path, spec: dict, read_one) -> pd.DataFrame:
+    parts = []
+    for name, split in _files(spec).items():
+        df = read_one(raw_dir / name)
+        if split is not None:
+            df["split"] = split
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _tsv(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    # QUOTE_NONE: SMS texts contain bare quotes that belong to the message
+    return _frames(raw_dir, spec, lambda p: pd.read_csv(
+        p, sep="\t", header=None, names=spec["columns"], skiprows=spec.get("skip_rows", 0),
+        quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False, encoding=spec.get("encoding", "utf-8")))
+
+
+def _csv(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    def one(path: Path) -> pd.DataFrame:
+        if spec.get("header", True):
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=spec.get("encoding", "utf-8"))
+        else:
+            df = pd.read_csv(path, header=None, names=spec["columns"], dtype=str, keep_default_na=False,
+                             encoding=spec.get("encoding", "utf-8"))
+        missing = {spec.get("text", "text"), spec.get("label", "label")} - set(df.columns)
+        if missing:
+            raise RnnlabError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        return df.rename(columns={spec.get("text", "text"): "text", spec.get("label", "label"): "label"})
+    return _frames(raw_dir, spec, one)
+
+
+def _records(rows: list[dict], path: Path, spec: dict) -> pd.DataFrame:
+    fields = spec["text"]
+    out = []
+    for i, row in enumerate(rows, 1):
+        missing = [f for f in [*fields, spec["label"]] if f not in row]
+        if missing:
+            raise RnnlabError(f"{path}: record {i} has no field {missing[0]!r}")
+        text = ". ".join(str(row[f]).strip() for f in fields if str(row[f]).strip())
+        out.append({"text": text, "label": str(row[spec["label"]]), **{k: row.get(k) for k in spec.get("keep", [])}})
+    return pd.DataFrame(out)
+
+
+def _jsonl(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    def one(path: Path) -> pd.DataFrame:
+        rows = []
+        for n, line in enumerate(read_text(path)[0].splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise RnnlabError(f"{path}: line {n} is not JSON ({e.msg})") from None
+        return _records(rows, path, spec)
+    return _frames(raw_dir, spec, one)
+
+
+def _json_records(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    return _frames(raw_dir, spec, lambda p: _records(json.loads(read_text(p)[0]), p, spec))
+
+
+# Modern ("*** START OF THE PROJECT GUTENBERG ...") and 1990s ("*END*THE SMALL PRINT!") headers
+PG_START = re.compile(r"^(\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*|.*\*END\*? ?THE SMALL PRINT!.*)$", re.M | re.I)
+PG_END = re.compile(r"^(\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*|End of (the )?Project Gutenberg.*)$", re.M | re.I)
+
+
+def _gutenberg(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """Paragraphs of each book (PG header and footer cut), labelled with the book's author."""
+    rows = []
+    for name, book in spec["books"].items():
+        text, used = read_text(raw_dir / name, spec.get("encoding", "auto"))
+        text = text.replace("\r\n", "\n")
+        start, end = PG_START.search(text), PG_END.search(text)
+        body = text[start.end() if start else 0: end.start() if end else len(text)]
+        for para in re.split(r"\n\s*\n", body):
+            para = " ".join(para.split())
+            if len(para) >= spec.get("min_chars", 200):
+                rows.append({"text": para, "label": book["author"], "lang": book["lang"],
+                             "book": book["pg_id"], "encoding": used})
+    return pd.DataFrame(rows)
+
+
+def _poems(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """One row per poem: poems are separated by two blank lines, the first line is the title."""
+    text, _ = read_text(raw_dir / spec["file"])
+    poems = [p.strip("\n") for p in re.split(r"\n\s*\n\s*\n", text) if p.strip()]
+    return pd.DataFrame([{"text": p.split("\n", 1)[1].strip() if "\n" in p else p,
+                          "label": p.split("\n", 1)[0].strip()} for p in poems])
+
+
+def _stanzas(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """One row per stanza (blank-line separated) of each file, labelled with the file's poet."""
+    rows = []
+    for name, poet in spec["files"].items():
+        for stanza in re.split(r"\n\s*\n|\n#\n", read_text(raw_dir / name)[0]):
+            if stanza.strip() and stanza.strip() != "#":
+                rows.append({"text": stanza.strip(), "label": poet})
+    return pd.DataFrame(rows)
+
+
+def _fortune(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """fortune(6) files: records split by lines holding only '%'; '-- Author' lines attribute them."""
+    text, _ = read_text(raw_dir / spec["file"])
+    text = re.sub(".\x08", "", text)  # backspace overstrikes (underlining) in old files
+    rows = []
+    for record in re.split(r"^%\s*$", text, flags=re.M):
+        lines = record.strip("\n").split("\n")
+        at = next((i for i, ln in enumerate(lines) if re.match(r"^\s+--\s*\S", ln)), None)
+        if at is None or not record.strip():
+            continue  # unattributed: no label
+        author = " ".join(ln.strip() for ln in lines[at:]).removeprefix("--").strip().split(",")[0].strip()
+        quote = " ".join(ln.strip() for ln in lines[:at]).strip()
+        if quote:
+            rows.append({"text": quote, "label": author, "lang": spec.get("lang")})
+    return pd.DataFrame(rows)
+
+
+def _aclimdb(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """The original aclImdb tree: {train,test}/{pos,neg}/<id>_<rating>.txt."""
+    rows = []
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            for path in sorted((raw_dir / spec["dir"] / split / label).glob("*.txt")):
+                rid, rating = path.stem.split("_")
+                rows.append({"text": read_text(path)[0], "label": label, "split": split, "id_": rid, "rating": rating})
+    return pd.DataFrame(rows)
+
+
+READERS = {"tsv": _tsv, "csv": _csv, "jsonl": _jsonl, "json_records": _json_records, "gutenberg": _gutenberg,
+           "poems": _poems, "stanzas": _stanzas, "fortune": _fortune, "aclimdb": _aclimdb}
+EXTRA = ("split", "lang", "book", "encoding", "rating", "year", "date")
 
 
 def load_table(raw_dir: Path) -> tuple[pd.DataFrame, dict]:
     """Read the corpus fetched into raw_dir; return (table, provenance)."""
     source = json.loads((raw_dir / "source.json").read_text(encoding="utf-8"))
-    spec = catalog.entry(source["corpus"]).parser
-    path = raw_dir / spec["file"]
+    entry = catalog.entry(source["corpus"])
+    spec = entry.parser_of(source["source"])
+    if spec["format"] not in READERS:
+        raise RnnlabError(f"{source['corpus']}: format {spec['format']!r} is not a text corpus")
     try:
-        df = READERS[spec["format"]](path, spec)
+        df = READERS[spec["format"]](raw_dir, spec)
     except UnicodeDecodeError as e:
-        raise RnnlabError(f"{path}: not UTF-8 at byte {e.start}") from None
+        raise RnnlabError(f"{raw_dir}: not {e.encoding} at byte {e.start}") from None
+    except FileNotFoundError as e:
+        raise RnnlabError(f"{e.filename}: missing (fetch the corpus again)") from None
+    if df.empty:
+        raise RnnlabError(f"{raw_dir}: no records")
+    df["label"] = df["label"].astype(str)
+    if spec.get("drop_labels"):
+        df = df[~df["label"].isin([str(x) for x in spec["drop_labels"]])]
     labels = {str(k): v for k, v in spec.get("labels", {}).items()}
     if labels:
         unknown = sorted(set(df["label"]) - set(labels))
         if unknown:
-            raise RnnlabError(f"{path}: unknown label(s) {unknown[:5]} (expected {sorted(labels)})")
-        df["label"] = df["label"].map(labels)
+            raise RnnlabError(f"{raw_dir}: unknown label(s) {unknown[:5]} (expected {sorted(labels)})")
+        df = df.assign(label=df["label"].map(labels))
+    df = df.reset_index(drop=True)
     df["id"] = [f"{source['corpus']}:{i}" for i in range(len(df))]
-    return df[["id", "text", "label"]], source
+    keep = ["id", "text", "label", *[c for c in EXTRA if c in df.columns]]
+    return df[keep], source

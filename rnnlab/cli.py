@@ -1,0 +1,118 @@
+"""The `rnnlab` command: corpora (list, fetch, cite) and predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rnnlab import catalog, fetch, layout, registries
+from rnnlab.errors import RnnlabError
+
+
+def _settings() -> fetch.Settings:
+    from rnnlab import params
+
+    if params.PARAMS_FILE.exists():
+        return fetch.Settings.from_params(params.load().download)
+    mirror = os.environ.get(fetch.MIRROR_ENV)
+    return fetch.Settings(mirror_dir=Path(mirror) if mirror else None)
+
+
+def _reachable(src: catalog.Source, entry: catalog.Entry, s: fetch.Settings) -> bool:
+    if src.kind == "mirror":
+        paths = src.mirror if isinstance(src.mirror, dict) else {"": src.mirror}
+        return s.mirror_dir is not None and all((s.mirror_dir / p).is_file() for p in paths.values())
+    if src.kind == "url":
+        url = src.url if isinstance(src.url, str) else next(iter(src.url.values()))
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5):
+                return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable now"
+            return False
+    return registries.available(src.registry, src.package, src.version, python_version=src.python_version)
+
+
+def corpora_list(args) -> None:
+    s = _settings()
+    entries = list(catalog.load().values())
+    checks = [(e, src) for e in entries for src in e.sources]
+    with ThreadPoolExecutor(8) as pool:
+        ok = dict(zip(((e.name, src.describe()) for e, src in checks),
+                      pool.map(lambda es: _reachable(es[1], es[0], s), checks)))
+    print(f"{'name':30} {'kind':9} {'size':36} license / sources (+ reachable now, - not)")
+    for e in entries:
+        standin = f" [stand-in for {e.standin_for}]" if e.standin_for else ""
+        print(f"{e.name:30} {e.kind:9} {e.size[:36]:36} {e.license[:70]}{standin}")
+        for src in e.sources:
+            mark = "+" if ok[(e.name, src.describe())] else "-"
+            print(f"{'':77} {mark} {src.describe()}")
+
+
+def corpora_fetch(args) -> None:
+    names = list(catalog.load()) if args.all else args.names
+    if not names:
+        raise RnnlabError("name one or more corpora, or --all")
+    s = _settings()
+    failed = []
+    for name in names:
+        dest = Path(args.dest) / name if args.dest else layout.raw(name)
+        try:
+            record = fetch.fetch(name, dest, s)
+            print(f"{name}: {record['corpus']} from {record['source']} -> {dest}")
+        except RnnlabError as e:
+            failed.append(name)
+            print(f"error: {e}", file=sys.stderr)
+    if failed:
+        raise RnnlabError(f"{len(failed)} of {len(names)} could not be fetched: {', '.join(failed)}")
+
+
+def corpora_cite(args) -> None:
+    for name in args.names:
+        e = catalog.entry(name)
+        print(f"{e.title}\n  {e.citation}\n  License: {e.license}")
+
+
+def predict(args) -> None:
+    from rnnlab.checkpoint import Predictor
+
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    for text, row in zip(texts, Predictor(Path(args.model_dir)).predict(texts)):
+        print(json.dumps({"text": text[:80], **row}, ensure_ascii=False))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("corpora", help="the corpus catalog").add_subparsers(dest="action", required=True)
+    c.add_parser("list", help="every entry with size, license and which sources answer now").set_defaults(fn=corpora_list)
+    f = c.add_parser("fetch", help="fetch entries (default into data/raw/<name>)")
+    f.add_argument("names", nargs="*")
+    f.add_argument("--all", action="store_true")
+    f.add_argument("--dest", help="put each entry under DEST/<name> instead")
+    f.set_defaults(fn=corpora_fetch)
+    ci = c.add_parser("cite", help="citation and license")
+    ci.add_argument("names", nargs="+")
+    ci.set_defaults(fn=corpora_cite)
+    pr = sub.add_parser("predict", help="classify texts with a trained model directory")
+    pr.add_argument("model_dir", help="e.g. models/sms/bilstm-glove-packed")
+    pr.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
+    pr.set_defaults(fn=predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except RnnlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
