@@ -15,7 +15,9 @@ import shutil
 import tarfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable, Iterator
 
 CHUNK = 1 << 20
 MAX_BYTES = 8 << 30  # refuse archives that expand beyond 8 GiB
@@ -58,26 +60,47 @@ def open_archive(path: Path):
     raise CorruptArchive("not a zip, tar or Debian archive (truncated or corrupt?)")
 
 
+@dataclass(frozen=True)
+class Member:
+    """What extraction needs to know of a zip or tar member, whichever the archive."""
+
+    name: str
+    size: int
+    kind: str  # file | dir | link | special
+    link: str
+    open: Callable[[], BinaryIO]
+
+
+def _members(arch) -> Iterator[Member]:
+    if isinstance(arch, zipfile.ZipFile):
+        for info in arch.infolist():
+            is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+            kind = "dir" if info.is_dir() else "link" if is_link else "file"
+            yield Member(info.filename, info.file_size, kind, "", lambda info=info: arch.open(info))
+    else:
+        for info in arch.getmembers():
+            kind = ("file" if info.isfile() else "dir" if info.isdir() else
+                    "link" if info.issym() or info.islnk() else "special")
+            yield Member(info.name, info.size, kind, info.linkname, lambda info=info: arch.extractfile(info))
+
+
+def _copy(member: Member, target: Path) -> None:
+    with member.open() as fin, open(target, "wb") as fout:
+        shutil.copyfileobj(fin, fout, CHUNK)
+
+
 def extract_members(path: Path, wanted: dict[str, str], out: Path) -> None:
     """Copy archive members to out/<name> for each name -> member in wanted."""
-    arch = open_archive(path)
     try:
-        with arch:
-            for name, member in wanted.items():
-                if isinstance(arch, zipfile.ZipFile):
-                    info = arch.getinfo(member)
-                    size, fin = info.file_size, arch.open(info)
-                else:
-                    info = arch.getmember(member)
-                    if not info.isfile():
-                        raise UnsafeArchive(f"member {member} is not a regular file")
-                    size, fin = info.size, arch.extractfile(info)
-                if size > MAX_BYTES:
-                    raise UnsafeArchive(f"member {member} claims {size} bytes")
-                with fin, open(out / name, "wb") as fout:
-                    shutil.copyfileobj(fin, fout, CHUNK)
-    except KeyError as e:
-        raise CorruptArchive(f"archive has no member {e}") from None
+        with open_archive(path) as arch:
+            index = {m.name: m for m in _members(arch)}
+            for name, member_name in wanted.items():
+                member = index.get(member_name) or index.get(member_name.removeprefix("./"))
+                if member is None:
+                    raise CorruptArchive(f"archive has no member {member_name!r}")
+                if member.kind != "file" or member.size > MAX_BYTES:
+                    raise UnsafeArchive(f"member {member_name} is not a regular file of sane size")
+                _copy(member, out / name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise CorruptArchive(f"corrupt archive ({e})") from None
 
@@ -91,43 +114,26 @@ def _safe_target(out: Path, name: str) -> Path:
 
 def extract_all(path: Path, out: Path, max_bytes: int = MAX_BYTES) -> None:
     """Extract every member into out, refusing anything that could land outside it."""
-    arch = open_archive(path)
     total = 0
     try:
-        with arch:
-            if isinstance(arch, zipfile.ZipFile):
-                for info in arch.infolist():
-                    target = _safe_target(out, info.filename)
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise UnsafeArchive(f"member {info.filename!r} is a symbolic link")
-                    total += info.file_size
-                    if total > max_bytes:
-                        raise UnsafeArchive(f"archive expands beyond {max_bytes} bytes")
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
+        with open_archive(path) as arch:
+            for m in _members(arch):
+                target = _safe_target(out, m.name)
+                if m.kind == "link":
+                    inside = os.path.realpath(target.parent / m.link).startswith(os.path.realpath(out) + os.sep)
+                    if not m.link or not inside:
+                        raise UnsafeArchive(f"link {m.name!r} -> {m.link!r} points outside the target")
+                    continue  # corpora need no links; an inside link is harmless but skipped
+                if m.kind == "special":
+                    raise UnsafeArchive(f"member {m.name!r} is a special file")
+                total += m.size
+                if total > max_bytes:
+                    raise UnsafeArchive(f"archive expands beyond {max_bytes} bytes")
+                if m.kind == "dir":
+                    target.mkdir(parents=True, exist_ok=True)
+                else:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    with arch.open(info) as fin, open(target, "wb") as fout:
-                        shutil.copyfileobj(fin, fout, CHUNK)
-            else:
-                for info in arch.getmembers():
-                    target = _safe_target(out, info.name)
-                    if info.issym() or info.islnk():
-                        link = (target.parent / info.linkname) if info.issym() else out / info.linkname
-                        if not os.path.realpath(link).startswith(os.path.realpath(out) + os.sep):
-                            raise UnsafeArchive(f"link {info.name!r} -> {info.linkname!r} points outside the target")
-                        continue  # links inside the target are not needed for corpora; skip them
-                    if not (info.isfile() or info.isdir()):
-                        raise UnsafeArchive(f"member {info.name!r} is a special file")
-                    total += info.size
-                    if total > max_bytes:
-                        raise UnsafeArchive(f"archive expands beyond {max_bytes} bytes")
-                    if info.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with arch.extractfile(info) as fin, open(target, "wb") as fout:
-                        shutil.copyfileobj(fin, fout, CHUNK)
+                    _copy(m, target)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise CorruptArchive(f"corrupt archive ({e})") from None
 

@@ -1,4 +1,4 @@
-"""The `rnnlab` command: corpora (list, fetch, cite) and predict."""
+"""The `rnnlab` command: corpora (list, fetch, cite), predict, generate."""
 
 from __future__ import annotations
 
@@ -85,6 +85,15 @@ def predict(args) -> None:
         print(json.dumps({"text": text[:80], **row}, ensure_ascii=False))
 
 
+def generate(args) -> None:
+    from rnnlab import charlm
+
+    model, config, vocab = charlm.load(Path(args.model_dir))
+    prompt = args.prompt.replace("\\n", "\n")
+    print(prompt + charlm.generate(model, vocab, prompt, args.length, args.temperature, seed=args.seed,
+                                   window=config["window"]))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -102,6 +111,13 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("model_dir", help="e.g. models/sms/bilstm-glove-packed")
     pr.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
     pr.set_defaults(fn=predict)
+    g = sub.add_parser("generate", help="continue a prompt with a trained character model")
+    g.add_argument("model_dir", help="e.g. models/poetry/lstm")
+    g.add_argument("--prompt", default="Ognuno sta solo sul cuor della terra\n", help="\\n for a line break")
+    g.add_argument("--length", type=int, default=400)
+    g.add_argument("--temperature", type=float, default=0.5)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(fn=generate)
     return p
 
 

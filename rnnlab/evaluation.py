@@ -37,10 +37,10 @@ def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) ->
     return cm
 
 
-def plot_curves(history: list[dict], title: str, path: Path) -> None:
+def plot_curves(history: list[dict], title: str, path: Path, metrics=("loss", "accuracy")) -> None:
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
         ax.plot(epochs, [h[f"train_{metric}"] for h in history], marker="o", label="train")
         ax.plot(epochs, [h[f"val_{metric}"] for h in history], marker="o", label="validation")
         ax.set(title=f"{title}: {metric}", xlabel="epoch", ylabel=metric)

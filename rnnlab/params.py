@@ -83,10 +83,48 @@ class ClassifierTask(_Strict):
     train: Train = Train()
 
 
+class StreamLM(_Strict):
+    hidden: PosInt = 128
+    embed_dim: PosInt | None = 32
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
+    batch: PosInt = 16
+    bptt: PosInt = 64
+    clip: Annotated[float, Field(gt=0)] = 1.0
+    max_epochs: PosInt = 60
+    patience: PosInt = 4
+
+
+class WindowLM(_Strict):
+    window: PosInt = 40
+    hidden: PosInt = 128
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    batch: PosInt = 128
+    max_epochs: PosInt = 10
+    patience: PosInt = 2
+
+
+class Generate(_Strict):
+    length: PosInt = 400
+    temperatures: list[Annotated[float, Field(gt=0, le=5)]] = Field(min_length=1)
+    prompts: list[str] = Field(min_length=1)
+
+
+class PoetryTask(_Strict):
+    corpus: str
+    val_poems: PosInt = 4
+    test_poems: PosInt = 4
+    models: list[Literal["lstm", "gru", "rnn", "deck"]] = Field(min_length=1)
+    stream: StreamLM = StreamLM()
+    deck: WindowLM = WindowLM()
+    generate: Generate
+
+
 class Params(_Strict):
     seed: int = 42
     download: Download
     sms: ClassifierTask
+    poetry: PoetryTask
 
 
 def _describe(err: ValidationError, source: Path) -> str:

