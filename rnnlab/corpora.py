@@ -31,8 +31,8 @@ def read_text(path: Path, encoding: str = "utf-8") -> tuple[str, str]:
     if encoding != "auto":
         try:
             return data.decode(encoding), encoding
-        except UnicodeDecodeError as e:
-            raise RnnlabError(f"{path}: not {encoding} at byte {e.start}") from None
+        except UnicodeDecodeError:
+            raise _undecodable(path, encoding) from None
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8"), "utf-8-sig"
     try:
@@ -62,10 +62,24 @@ def _files(spec: dict) -> dict[str, str | None]:
     return {spec["file"]: None}
 
 
+def _undecodable(path: Path, encoding: str) -> RnnlabError:
+    """Where exactly a file stops being `encoding`: byte offset and line."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+        return RnnlabError(f"{path}: not {encoding}")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        return RnnlabError(f"{path}: not {encoding} at byte {e.start} (line {line})")
+
+
 def _frames(raw_dir: Path, spec: dict, read_one) -> pd.DataFrame:
     parts = []
     for name, split in _files(spec).items():
-        df = read_one(raw_dir / name)
+        try:
+            df = read_one(raw_dir / name)
+        except UnicodeDecodeError:
+            raise _undecodable(raw_dir / name, spec.get("encoding", "utf-8")) from None
         if split is not None:
             df["split"] = split
         parts.append(df)

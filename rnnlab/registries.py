@@ -68,6 +68,7 @@ def debian(package: str, version: str, dest: Path, timeout: float) -> Path:
 
 
 def fetch(registry: str, package: str, version: str, dest: Path, timeout: float, **options) -> Path:
+    dest = Path(dest).resolve()  # the clients run inside dest; a relative path would nest
     if registry == "pypi":
         return pypi(package, version, dest, timeout, **options)
     if registry == "npm":

@@ -23,5 +23,5 @@ def test_uci_collection_parses_to_5574_labelled_messages(sms_raw):
 
 def test_non_utf8_file_names_the_file_and_byte(sms_raw):
     (sms_raw / "SMSSpamCollection").write_bytes(b"ham\tok\nspam\t\xff\xfe win\n")
-    with pytest.raises(RnnlabError, match=r"SMSSpamCollection: not UTF-8 at byte"):
+    with pytest.raises(RnnlabError, match=r"SMSSpamCollection: not utf-8 at byte 12 \(line 2\)"):
         load_table(sms_raw)
