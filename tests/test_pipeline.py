@@ -196,3 +196,17 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     assert (path / f"models/sms/{name}/model.pt").read_bytes() == weights
     assert (path / f"metrics/sms/{name}.json").read_bytes() == before
     assert not list(resume_dir.glob("*.pt")), "the resume checkpoint outlived the finished run"
+
+
+def test_generate_and_predict_commands_use_the_trained_models(project):
+    path, env, _ = project
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    out = run([rnnlab, "generate", "models/poetry/lstm", "--prompt", "Silvia, rimembri ancora\\n", "--length", "30",
+               "--seed", "1"], path, env)
+    assert out.startswith("Silvia, rimembri ancora\n") and len(out.split("\n", 1)[1].rstrip("\n")) >= 20
+    again = run([rnnlab, "generate", "models/poetry/lstm", "--prompt", "Silvia, rimembri ancora\\n", "--length", "30",
+                 "--seed", "1"], path, env)
+    assert again == out
+    rows = [json.loads(line) for line in run([rnnlab, "predict", "models/sms/lstm-glove-packed", "ok see you later",
+                                              "WIN a FREE prize now"], path, env).splitlines() if line.startswith("{")]
+    assert [set(r) for r in rows] == [{"text", "label", "ham", "spam"}] * 2
