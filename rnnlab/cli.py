@@ -80,7 +80,17 @@ def corpora_cite(args) -> None:
 def predict(args) -> None:
     from rnnlab.checkpoint import Predictor
 
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    if args.file:
+        from rnnlab.corpora import read_text
+
+        path = Path(args.file)
+        if not path.is_file():
+            raise RnnlabError(f"{path}: no such file")
+        texts = read_text(path)[0].splitlines()
+    else:
+        texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    if not texts:
+        raise RnnlabError("nothing to classify: give texts, --file PATH, or lines on stdin")
     for text, row in zip(texts, Predictor(Path(args.model_dir)).predict(texts)):
         print(json.dumps({"text": text[:80], **row}, ensure_ascii=False))
 
@@ -110,6 +120,7 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify texts with a trained model directory")
     pr.add_argument("model_dir", help="e.g. models/sms/bilstm-glove-packed")
     pr.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
+    pr.add_argument("--file", help="a UTF-8 file with one text per line")
     pr.set_defaults(fn=predict)
     g = sub.add_parser("generate", help="continue a prompt with a trained character model")
     g.add_argument("model_dir", help="e.g. models/poetry/lstm")

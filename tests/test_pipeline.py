@@ -210,3 +210,18 @@ def test_generate_and_predict_commands_use_the_trained_models(project):
     rows = [json.loads(line) for line in run([rnnlab, "predict", "models/sms/lstm-glove-packed", "ok see you later",
                                               "WIN a FREE prize now"], path, env).splitlines() if line.startswith("{")]
     assert [set(r) for r in rows] == [{"text", "label", "ham", "spam"}] * 2
+
+
+def test_predict_input_problems_are_one_line(project):
+    path, env, _ = project
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    model = "models/sms/lstm-glove-packed"
+    (path / "latin1.txt").write_bytes("ok\nçà va? gagné\n".encode("latin-1"))
+    (path / "big.txt").write_text("free " * 200_000 + "\n\n")  # 1 MB on one line, then an empty line
+    cases = {("--file", "nope.txt"): "nope.txt: no such file",
+             ("--file", "latin1.txt"): "latin1.txt: not utf-8 at byte 3 (line 2)"}
+    for args, message in cases.items():
+        done = subprocess.run([rnnlab, "predict", model, *args], cwd=path, env=env, capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.strip().endswith(message), done.stderr
+    rows = run([rnnlab, "predict", model, "--file", "big.txt"], path, env).splitlines()
+    assert len([r for r in rows if r.startswith("{")]) == 2  # the 1 MB text and the empty one both classified
