@@ -35,7 +35,8 @@ def build(config: dict) -> RecurrentClassifier:
     shape = (config["vocab_size"], config["embedding_dim"])
     return RecurrentClassifier(np.zeros(shape, dtype=np.float32), config["variant"], len(config["labels"]),
                                hidden=config["hidden"], layers=config["layers"], dropout=config["dropout"],
-                               input_mode=config["input_mode"])
+                               input_mode=config["input_mode"], conv_channels=config.get("conv_channels", 128),
+                               conv_kernel=config.get("conv_kernel", 5))
 
 
 def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:

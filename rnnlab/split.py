@@ -11,7 +11,9 @@ SPLITS = ("train", "val", "test")
 
 
 def clean(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    df = df.assign(text=df["text"].str.strip().str.replace(r"\s+", " ", regex=True))
+    # IMDB reviews carry HTML line breaks; they are layout, not words
+    text = df["text"].str.replace(r"<br\s*/?>", " ", regex=True, case=False)
+    df = df.assign(text=text.str.strip().str.replace(r"\s+", " ", regex=True))
     df = df[df["text"] != ""]
     if df.empty:
         raise RnnlabError(f"{source}: no non-empty texts")
@@ -26,14 +28,22 @@ def sample(df: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
     return keep.sort_index()
 
 
-def stratified(df: pd.DataFrame, val: float, test: float, seed: int, source: str) -> dict[str, pd.DataFrame]:
+def stratified(df: pd.DataFrame, val: float, test: float | str, seed: int, source: str) -> dict[str, pd.DataFrame]:
+    """Stratified train/val/test; test="given" keeps the corpus's own test split (IMDB's 25,000)."""
     counts = df["label"].value_counts()
     if len(counts) < 2:
         raise RnnlabError(f"{source}: only one class ({counts.index[0]!r}); a classifier needs two or more")
     if counts.min() < 3:
         raise RnnlabError(f"{source}: class {counts.idxmin()!r} has {counts.min()} row(s); each needs 3 to be split")
-    rest, test_df = train_test_split(df, test_size=test, stratify=df["label"], random_state=seed)
-    train_df, val_df = train_test_split(rest, test_size=val / (1 - test), stratify=rest["label"], random_state=seed)
+    if test == "given":
+        if "split" not in df.columns or not (df["split"] == "test").any():
+            raise RnnlabError(f"{source}: split.test is 'given' but the corpus has no rows with split == 'test'")
+        rest, test_df = df[df["split"] != "test"], df[df["split"] == "test"]
+        val = val * len(df) / len(rest)  # val stays a fraction of the whole corpus
+    else:
+        rest, test_df = train_test_split(df, test_size=test, stratify=df["label"], random_state=seed)
+        val = val / (1 - test)
+    train_df, val_df = train_test_split(rest, test_size=val, stratify=rest["label"], random_state=seed)
     parts = {"train": train_df, "val": val_df, "test": test_df}
     return {k: v.sort_index().reset_index(drop=True) for k, v in parts.items()}
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic
+from rnnlab import atomic, fetch, layout
 from rnnlab.batching import batches
 
 
@@ -24,6 +26,14 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
+
+
+def resume_path(task: str, run: str, settings: dict, inputs: list) -> Path:
+    """A checkpoint file keyed by everything the result depends on, so stale state is never resumed."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in inputs:
+        h.update(fetch.sha256_file(path).encode())
+    return layout.resume_dir() / f"{task}-{run}-{h.hexdigest()[:16]}.pt"
 
 
 @dataclass
@@ -49,10 +59,15 @@ class FitResult:
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, data: Split, batch_size: int = 1024, pad_to: int | None = None) -> np.ndarray:
+def predict_proba(model: nn.Module, data: Split, batch_size: int = 256, pad_to: int | None = None) -> np.ndarray:
+    """Class probabilities in input order; unpadded inputs are batched by length (less padding, same result)."""
     model.eval()
-    out = [torch.softmax(model(t, n), dim=1) for t, n, _ in batches(data.seqs, data.labels, batch_size, pad_to)]
-    return torch.cat(out).numpy()
+    order = np.arange(len(data.seqs)) if pad_to else np.argsort([len(s) for s in data.seqs], kind="stable")
+    seqs = [data.seqs[i] for i in order]
+    out = torch.cat([torch.softmax(model(t, n), dim=1) for t, n, _ in batches(seqs, data.labels[order], batch_size, pad_to)])
+    probs = np.empty((len(order), out.shape[1]), dtype=np.float32)
+    probs[order] = out.numpy()
+    return probs
 
 
 def _evaluate(model, data: Split, batch_size: int, pad_to: int | None) -> tuple[float, float]:
@@ -115,7 +130,8 @@ def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch:
 
 
 def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: int, max_epochs: int,
-        patience: int, seed: int, pad_to: int | None = None, resume: Path | None = None, desc: str = "train") -> FitResult:
+        patience: int, seed: int, pad_to: int | None = None, bucket: bool = False, resume: Path | None = None,
+        desc: str = "train") -> FitResult:
     """Train a classifier with Adam and cross-entropy, early stopping on validation loss."""
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=lr)
     shuffle = torch.Generator().manual_seed(seed)
@@ -125,7 +141,7 @@ def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: in
     def train_epoch() -> dict:
         seen, total_loss, correct = 0, 0.0, 0
         # disable=None: a live bar on a terminal, nothing in captured logs (the epoch line stays)
-        bar = tqdm(batches(train.seqs, train.labels, batch_size, pad_to, shuffle), total=steps,
+        bar = tqdm(batches(train.seqs, train.labels, batch_size, pad_to, shuffle, bucket), total=steps,
                    desc=desc, unit="batch", leave=False, disable=None)
         for tokens, lengths, y in bar:
             optimizer.zero_grad()
@@ -140,7 +156,7 @@ def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: in
         return {"train_loss": total_loss / seen, "train_accuracy": correct / seen, "tokens": train.tokens}
 
     def validate() -> dict:
-        val_loss, val_acc = _evaluate(model, val, 1024, pad_to)
+        val_loss, val_acc = _evaluate(model, val, 256, pad_to)
         return {"val_loss": val_loss, "val_accuracy": val_acc}
 
     return fit_loop(model, optimizer, train_epoch=train_epoch, validate=validate, monitor="val_loss",

@@ -46,3 +46,23 @@ def test_sample_is_stratified(sms_table):
     small = split.sample(sms_table, 500, seed=0)
     assert len(small) == 500
     assert (small["label"] == "spam").mean() == pytest.approx((sms_table["label"] == "spam").mean(), abs=0.01)
+
+
+def test_given_test_split_is_kept_and_validation_carved_from_the_rest():
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(200)], "label": ["pos", "neg"] * 100,
+                       "split": ["train"] * 100 + ["test"] * 100})
+    parts = split.stratified(df, val=0.1, test="given", seed=0, source="imdb")
+    assert len(parts["test"]) == 100 and set(parts["test"]["split"]) == {"test"}
+    assert len(parts["val"]) == 20 and len(parts["train"]) == 80  # val = 10% of the whole corpus
+    assert (parts["val"]["label"] == "pos").mean() == 0.5
+
+
+def test_given_split_without_test_rows_is_refused():
+    df = pd.DataFrame({"text": list("abcdef"), "label": ["a", "b"] * 3, "split": ["train"] * 6})
+    with pytest.raises(RnnlabError, match="no rows with split == 'test'"):
+        split.stratified(df, 0.1, "given", 0, "corpus.csv")
+
+
+def test_html_line_breaks_are_removed():
+    df = pd.DataFrame({"text": ["Great film.<br /><br />Loved it", "ok<BR>fine"], "label": ["pos", "neg"]})
+    assert split.clean(df, "x")["text"].tolist() == ["Great film. Loved it", "ok fine"]

@@ -19,6 +19,14 @@ def _history_csv(history: list[dict]) -> str:
     return buf.getvalue()
 
 
+def test_report(task: str, model, vocab, input_mode: str) -> tuple[training.Split, "np.ndarray", dict]:
+    """The test split, its class probabilities and sklearn's report for one trained model."""
+    cfg, labels = P.task(P.load(), task), labels_of(task)
+    test = load_split(task, "test", vocab, labels, cfg.max_len)
+    probs = training.predict_proba(model, test, pad_to=cfg.max_len if input_mode == "padded" else None)
+    return test, probs, evaluation.report(test.labels, probs.argmax(1), labels)
+
+
 def run(task: str, variant: str, kind: str, input_mode: str) -> None:
     params = P.load()
     cfg = P.task(params, task)
@@ -26,9 +34,7 @@ def run(task: str, variant: str, kind: str, input_mode: str) -> None:
     model_dir = layout.model_dir(task, name)
     model, config, vocab = checkpoint.load(model_dir)
     labels = labels_of(task)
-    test = load_split(task, "test", vocab, labels, cfg.max_len)
-    probs = training.predict_proba(model, test, pad_to=cfg.max_len if input_mode == "padded" else None)
-    report = evaluation.report(test.labels, probs.argmax(1), labels)
+    test, probs, report = test_report(task, model, vocab, input_mode)
     corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))["corpus"]
     atomic.write_json(layout.metrics(task, name), {"corpus": corpus, **report})
 

@@ -6,7 +6,6 @@ import json
 
 from rnnlab import atomic, charlm, layout, lmtraining, params as P, training
 from rnnlab.models import count_parameters
-from rnnlab.steps.train import _resume_path
 
 
 def load_texts(names=("train", "val", "test")) -> tuple[charlm.CharVocab, dict]:
@@ -27,7 +26,7 @@ def run(variant: str) -> None:
         config = {"cell": "lstm", "hidden": c.hidden, "layers": 1, "embed_dim": None, "dropout": 0.0,
                   "window": c.window, "variant": "deck"}
         model = charlm.CharLM(len(vocab), "lstm", c.hidden)
-        resume = _resume_path("poetry", variant, {"seed": params.seed, **c.model_dump()}, inputs)
+        resume = training.resume_path("poetry", variant, {"seed": params.seed, **c.model_dump()}, inputs)
         result = lmtraining.fit_windows(model, text["train"], text["val"], lr=c.lr, batch=c.batch, window=c.window,
                                         max_epochs=c.max_epochs, patience=c.patience, seed=params.seed,
                                         resume=resume, desc=f"poetry/{variant}")
@@ -36,7 +35,7 @@ def run(variant: str) -> None:
         config = {"cell": variant, "hidden": c.hidden, "layers": 1, "embed_dim": c.embed_dim, "dropout": c.dropout,
                   "window": None, "variant": variant}
         model = charlm.CharLM(len(vocab), variant, c.hidden, 1, c.embed_dim, c.dropout)
-        resume = _resume_path("poetry", variant, {"seed": params.seed, **c.model_dump()}, inputs)
+        resume = training.resume_path("poetry", variant, {"seed": params.seed, **c.model_dump()}, inputs)
         result = lmtraining.fit_streams(model, text["train"], text["val"], lr=c.lr, batch=c.batch, bptt=c.bptt,
                                         clip=c.clip, max_epochs=c.max_epochs, patience=c.patience,
                                         seed=params.seed, resume=resume, desc=f"poetry/{variant}")

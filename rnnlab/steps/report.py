@@ -23,34 +23,51 @@ def _rows(task: str, cfg) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["m"]["accuracy"], -r["m"]["macro_avg"]["f1_score"], r["variant"]))
 
 
-def table(task: str, cfg, positive: str) -> str:
-    rows = _rows(task, cfg)
+def corpus_line(task: str) -> str:
     balance = json.loads((layout.METRICS / task / "balance.json").read_text(encoding="utf-8"))
     corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
-    lines = [
-        f"# {task}: recurrent variants compared",
-        "",
-        f"Corpus **{corpus['corpus']}** ({corpus['title']}), from {corpus['source']}"
-        + (f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "") + ".",
-        f"sha256: {', '.join(f'`{f}` {h[:16]}…' for f, h in corpus['files'].items())}. "
-        f"Split: train {balance['train']['rows']}, validation {balance['val']['rows']}, "
-        f"test {balance['test']['rows']} (stratified, seed {P.load().seed}).",
-        "",
-        f"| variant | embedding | input | accuracy | {positive} precision | {positive} recall | {positive} F1 "
-        "| macro F1 | parameters | best / run epochs | train s | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
+    return (f"Corpus **{corpus['corpus']}** ({corpus['title']}), from {corpus['source']}"
+            + (f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "") + ". "
+            f"sha256: {', '.join(f'`{f}` {h[:16]}…' for f, h in corpus['files'].items())}. "
+            f"Split: train {balance['train']['rows']}, validation {balance['val']['rows']}, "
+            f"test {balance['test']['rows']} (seed {P.load().seed}).")
+
+
+def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> list[str]:
+    lines = [f"| variant | embedding | input | accuracy | {positive} precision | {positive} recall | {positive} F1 "
+             "| macro F1 | parameters | best / run epochs | train s | tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in _rows(task, cfg):
         m, t, p = r["m"], r["t"], r["m"][positive]
         lines.append(
             f"| {r['variant']} | {r['embedding']} | {r['input']} | {m['accuracy']:.4f} | {p['precision']:.3f} "
             f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {t['parameters']:,} "
             f"| {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | {t['tokens_per_s']:,.0f} |")
-    if task == "sms":
-        for label, acc, prec, rec, f1 in DECK_SMS:
-            lines.append(f"| {label} | | | {acc:.2f} | {prec:.2f} | {rec:.2f} | {f1:.2f} | | | 20 | | |")
-    lines += ["", "Rows sorted by test accuracy. Timings are wall-clock on the machine that ran the pipeline; "
-              "every other number is deterministic for a given seed.", ""]
+    return lines + list(extra_rows)
+
+
+def seeds_table(task: str, cfg) -> list[str]:
+    """Mean +- sample std over the default seed and the extra seeds (stage `<task>_seeds`)."""
+    if not cfg.seed_runs:
+        return []
+    seeds = [P.load().seed, *cfg.extra_seeds]
+    lines = [f"Seed variation (seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation):", "",
+             "| run | test accuracy | macro F1 | per seed (accuracy) |", "|---|---|---|---|"]
+    for run in cfg.seed_runs:
+        s = json.loads((layout.METRICS / task / "seeds" / f"{run}.json").read_text(encoding="utf-8"))
+        per = ", ".join(f"{v['accuracy']:.4f}" for v in s["per_seed"].values())
+        lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "
+                     f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {per} |")
+    return lines + [""]
+
+
+def table(task: str, cfg, positive: str) -> str:
+    deck = [f"| {label} | | | {acc:.2f} | {prec:.2f} | {rec:.2f} | {f1:.2f} | | | 20 | | |"
+            for label, acc, prec, rec, f1 in DECK_SMS] if task == "sms" else []
+    lines = [f"# {task}: recurrent variants compared", "", corpus_line(task), "",
+             *runs_table(task, cfg, positive, deck), "",
+             "Rows sorted by test accuracy. Timings are wall-clock on the machine that ran the pipeline; "
+             "every other number is deterministic for a given seed.", "", *seeds_table(task, cfg)]
     return "\n".join(lines)
 
 

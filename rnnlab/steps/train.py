@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from rnnlab import atomic, checkpoint, fetch, layout, params as P, training
+from rnnlab import atomic, checkpoint, layout, params as P, training
 from rnnlab.batching import encode
 from rnnlab.models import RecurrentClassifier, count_parameters
 from rnnlab.vocab import Vocabulary
@@ -24,41 +24,52 @@ def labels_of(task: str) -> list[str]:
     return json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))["labels"]
 
 
-def _resume_path(task: str, run: str, settings: dict, inputs: list) -> "Path":
-    """A checkpoint file keyed by everything the result depends on, so stale state is never resumed."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for path in inputs:
-        h.update(fetch.sha256_file(path).encode())
-    return layout.resume_dir() / f"{task}-{run}-{h.hexdigest()[:16]}.pt"
+@dataclass
+class Trained:
+    model: RecurrentClassifier
+    config: dict
+    result: training.FitResult
+    frozen: bool
 
 
-def run(task: str, variant: str, kind: str, input_mode: str) -> None:
-    params = P.load()
-    cfg, t = P.task(params, task), P.task(params, task).train
-    training.seed_everything(params.seed)
+def train_model(task: str, variant: str, kind: str, input_mode: str, seed: int) -> Trained:
+    """Train one run of a classification task with the given seed (the stage and the seed sweep share this)."""
+    cfg = P.task(P.load(), task)
+    t = cfg.train
+    training.seed_everything(seed)
     name = layout.run_name(variant, kind, input_mode)
     labels, vocab = labels_of(task), Vocabulary.load(layout.vocab(task))
     train, val = (load_split(task, s, vocab, labels, cfg.max_len) for s in ("train", "val"))
     matrix_path = layout.embedding(task, kind) / "matrix.npy"
     matrix = np.load(matrix_path)
     freeze = cfg.embeddings.freeze and kind != "learned"
-    model = RecurrentClassifier(matrix, variant, len(labels), hidden=t.hidden, layers=t.layers,
-                                dropout=t.dropout, input_mode=input_mode, freeze=freeze)
-    pad_to = cfg.max_len if input_mode == "padded" else None
-    settings = {"seed": params.seed, "task": cfg.model_dump(), "run": name}
+    model = RecurrentClassifier(matrix, variant, len(labels), hidden=t.hidden, layers=t.layers, dropout=t.dropout,
+                                input_mode=input_mode, freeze=freeze, conv_channels=t.conv_channels,
+                                conv_kernel=t.conv_kernel)
+    settings = {"seed": seed, "task": cfg.model_dump(), "run": name}
     inputs = [matrix_path, layout.vocab(task), *(layout.prepared(task) / f"{s}.csv" for s in ("train", "val"))]
-    resume = _resume_path(task, name, settings, inputs)
+    resume = training.resume_path(task, f"{name}-s{seed}", settings, inputs)
     result = training.fit(model, train, val, lr=t.lr, batch_size=t.batch_size, max_epochs=t.max_epochs,
-                          patience=t.patience, seed=params.seed, pad_to=pad_to, resume=resume, desc=f"{task}/{name}")
+                          patience=t.patience, seed=seed, pad_to=cfg.max_len if input_mode == "padded" else None,
+                          bucket=input_mode == "bucketed", resume=resume, desc=f"{task}/{name}/seed {seed}")
+    resume.unlink(missing_ok=True)
     config = {"task": task, "variant": variant, "embedding": kind, "input_mode": input_mode, "labels": labels,
               "vocab_size": len(vocab), "embedding_dim": int(matrix.shape[1]), "hidden": t.hidden,
-              "layers": t.layers, "dropout": t.dropout, "max_len": cfg.max_len}
+              "layers": t.layers, "dropout": t.dropout, "max_len": cfg.max_len, "seed": seed,
+              "conv_channels": t.conv_channels, "conv_kernel": t.conv_kernel}
+    return Trained(model, config, result, freeze)
+
+
+def run(task: str, variant: str, kind: str, input_mode: str) -> None:
+    seed = P.load().seed
+    name = layout.run_name(variant, kind, input_mode)
+    tr = train_model(task, variant, kind, input_mode, seed)
+    r = tr.result
     with atomic.output_dir(layout.model_dir(task, name)) as out:
-        checkpoint.save(model, config, layout.vocab(task), out)
+        checkpoint.save(tr.model, tr.config, layout.vocab(task), out)
         atomic.write_json(out / "train.json", {
-            "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "train_seconds": round(result.train_seconds, 3), "tokens_per_s": round(result.tokens_per_s, 1),
-            "parameters": count_parameters(model), "frozen_embedding": freeze})
-    resume.unlink(missing_ok=True)
-    print(f"{task}/{name}: best epoch {result.best_epoch} of {len(result.history)}, "
-          f"{result.tokens_per_s:,.0f} tokens/s, {count_parameters(model):,} trainable parameters")
+            "history": r.history, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
+            "train_seconds": round(r.train_seconds, 3), "tokens_per_s": round(r.tokens_per_s, 1),
+            "parameters": count_parameters(tr.model), "frozen_embedding": tr.frozen})
+    print(f"{task}/{name}: best epoch {r.best_epoch} of {len(r.history)}, "
+          f"{r.tokens_per_s:,.0f} tokens/s, {count_parameters(tr.model):,} trainable parameters")

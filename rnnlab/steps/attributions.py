@@ -1,0 +1,35 @@
+"""Stage `sentiment_attributions`: Integrated-Gradients pages comparing the sentiment models side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnlab import atomic, attribution, checkpoint, layout, params as P
+
+OUT = layout.RESULTS / "attributions"
+
+
+def run() -> None:
+    cfg = P.load().sentiment
+    a = cfg.attributions
+    columns, per_model = [], []
+    for name in cfg.attribution_runs:
+        task, run_name = name.split("/", 1)
+        model, config, vocab = checkpoint.load(layout.model_dir(task, run_name))
+        positive = config["labels"].index("pos")
+        per_model.append([attribution.attribute(model, config, vocab, s, positive, a.n_steps, a.max_delta)
+                          for s in a.sentences])
+        columns.append(name)
+        print(f"{name}: " + ", ".join(f"P(pos)={x.prob:.3f} (delta {x.delta:.1e})" for x in per_model[-1]))
+    rows = [list(r) for r in zip(*per_model)]  # a row per sentence
+    with atomic.output_dir(OUT) as out:
+        for name, attrs in zip(columns, per_model):
+            stem = name.replace("/", "--")
+            atomic.write_text(out / f"{stem}.html", attribution.page(f"Attributions: {name}", [name], [[x] for x in attrs]))
+            attribution.plot([name], [[x] for x in attrs], out / f"{stem}.png")
+        atomic.write_text(out / "index.html", attribution.page("Sentiment models compared: token attributions", columns, rows))
+        attribution.plot(columns, rows, out / "comparison.png")
+    atomic.write_json(layout.METRICS / "sentiment" / "attributions.json", {
+        name: [{"text": x.text, "prob_positive": x.prob, "delta": x.delta, "n_steps": x.n_steps,
+                "tokens": x.tokens, "scores": x.scores} for x in attrs] for name, attrs in zip(columns, per_model)})
+    print(f"wrote {OUT / 'index.html'} and {OUT / 'comparison.png'}")

@@ -1,0 +1,54 @@
+"""Stage `sentiment_report`: the IMDB tables (deck setup, seeds, full length) and the attribution comparison."""
+
+from __future__ import annotations
+
+import json
+
+from rnnlab import atomic, layout, params as P
+from rnnlab.steps.report import corpus_line, runs_table, seeds_table
+
+# Deck 000, "Modellinterpretierbarkeit — Captum": validation accuracy (GPU, max length 50), and
+# P(positive) for "Masterpiece. Never has one movie captured the essence of the human spirit."
+DECK_VAL = {"rnn": "0.57–0.65 (10 epochs, fluctuating)", "lstm": "0.787 (5 epochs)", "bilstm": "0.787 (5 epochs)"}
+DECK_MASTERPIECE = {"rnn": 0.2049, "lstm": 0.9133, "bilstm": 0.9990}
+
+
+def _deck_rows() -> list[str]:
+    return [f"| deck: {v} | learned | padded | val {acc} | | | | | | | | |" for v, acc in DECK_VAL.items()]
+
+
+def _attribution_table(cfg) -> list[str]:
+    attrs = json.loads((layout.METRICS / "sentiment" / "attributions.json").read_text(encoding="utf-8"))
+    runs = list(attrs)
+    lines = ["| sentence | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for i, sentence in enumerate(cfg.attributions.sentences):
+        lines.append(f"| {sentence} | " + " | ".join(f"{attrs[r][i]['prob_positive']:.3f}" for r in runs) + " |")
+    deck = " / ".join(f"{k.upper()} {v}" for k, v in DECK_MASTERPIECE.items())
+    worst = max(a["delta"] for r in runs for a in attrs[r])
+    return lines + ["", f"The deck's P(positive) for the first sentence: {deck}. Completeness check: the largest "
+                        f"|sum of attributions − (P(x) − P(baseline))| over all sentences and models is {worst:.1e} "
+                        f"(bound {cfg.attributions.max_delta})."]
+
+
+def text() -> str:
+    params = P.load()
+    deck, full = params.imdb_deck, params.imdb_full
+    lines = ["# sentiment: IMDB reviews, RNN vs LSTM vs BiLSTM, with token attributions", "",
+             corpus_line("imdb_deck"), "",
+             f"**The deck's setup** (max length {deck.max_len}, learned embedding {deck.embeddings.learned_dim}, "
+             f"hidden {deck.train.hidden}, batch {deck.train.batch_size}); test = the dataset's 25,000 test reviews:", "",
+             *runs_table("imdb_deck", deck, "pos", _deck_rows()), "", *seeds_table("imdb_deck", deck),
+             f"**Whole reviews** (up to {full.max_len} tokens), GloVe {full.embeddings.glove}, length-bucketed batches "
+             "with exact per-review lengths:", "",
+             *runs_table("imdb_full", full, "pos"), "",
+             "**Integrated-Gradients attributions** (Captum), P(positive) per model:", "",
+             *_attribution_table(params.sentiment), "",
+             "![token attributions per model](results/attributions/comparison.png)", "",
+             "Side by side with hover scores: `results/attributions/index.html`; one page and PNG per model beside it.", ""]
+    return "\n".join(lines)
+
+
+def run() -> None:
+    out = text()
+    atomic.write_text(layout.RESULTS / "sentiment.md", out)
+    print(out)
