@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 
 run: install
 	dvc repro
-	@echo "Results: results/sms.md   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "Results: results/*.md (copied into README.md), results/attributions/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
 	pytest

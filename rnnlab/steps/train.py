@@ -45,7 +45,7 @@ def train_model(task: str, variant: str, kind: str, input_mode: str, seed: int) 
     freeze = cfg.embeddings.freeze and kind != "learned"
     model = RecurrentClassifier(matrix, variant, len(labels), hidden=t.hidden, layers=t.layers, dropout=t.dropout,
                                 input_mode=input_mode, freeze=freeze, conv_channels=t.conv_channels,
-                                conv_kernel=t.conv_kernel)
+                                conv_kernel=t.conv_kernel, embed_dropout=t.embed_dropout)
     settings = {"seed": seed, "task": cfg.model_dump(), "run": name}
     inputs = [matrix_path, layout.vocab(task), *(layout.prepared(task) / f"{s}.csv" for s in ("train", "val"))]
     resume = training.resume_path(task, f"{name}-s{seed}", settings, inputs)
