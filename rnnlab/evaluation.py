@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import matplotlib
@@ -49,3 +51,12 @@ def plot_curves(history: list[dict], title: str, path: Path, metrics=("loss", "a
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def history_csv(history: list[dict]) -> str:
+    """Per-epoch metrics as CSV for `dvc plots`, rounded so equal runs give equal bytes."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in history)
+    return buf.getvalue()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 
@@ -11,15 +9,8 @@ from rnnlab import atomic, checkpoint, evaluation, layout, params as P, tracking
 from rnnlab.steps.train import labels_of, load_split
 
 
-def _history_csv(history: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in history)
-    return buf.getvalue()
 
-
-def test_report(task: str, model, vocab, input_mode: str) -> tuple[training.Split, "np.ndarray", dict]:
+def test_report(task: str, model, vocab, input_mode: str) -> tuple[training.Split, object, dict]:
     """The test split, its class probabilities and sklearn's report for one trained model."""
     cfg, labels = P.task(P.load(), task), labels_of(task)
     test = load_split(task, "test", vocab, labels, cfg.max_len)
@@ -43,7 +34,7 @@ def run(task: str, variant: str, kind: str, input_mode: str) -> None:
     with atomic.output_dir(plots) as out:
         evaluation.plot_confusion(test.labels, probs.argmax(1), labels, f"{task} {name}", out / "confusion.png")
         evaluation.plot_curves(trained["history"], f"{task} {name}", out / "curves.png")
-        atomic.write_text(out / "history.csv", _history_csv(trained["history"]))
+        atomic.write_text(out / "history.csv", evaluation.history_csv(trained["history"]))
     print(f"{task}/{name}: test accuracy {report['accuracy']:.4f}, macro F1 {report['macro_avg']['f1_score']:.4f}")
     _track(task, name, config, cfg, params.seed, trained, report, corpus, model_dir, plots)
 

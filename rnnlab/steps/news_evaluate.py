@@ -11,7 +11,6 @@ import torch
 
 from rnnlab import atomic, evaluation, layout, tracking
 from rnnlab.errors import RnnlabError
-from rnnlab.steps.evaluate import _history_csv
 from rnnlab.steps.news_common import (TASK, corpus_info, label_ids, load, logits_from_ids, sentence_vectors,
                                       settings, split_table)
 from rnnlab.steps.news_train import VARIANTS
@@ -73,7 +72,7 @@ def run(variant: str) -> None:
     with atomic.output_dir(plots) as out:
         plot_confusion(y, pred, labels, title, out / "confusion.png")
         evaluation.plot_curves(trained["history"], title, out / "curves.png")
-        atomic.write_text(out / "history.csv", _history_csv(trained["history"]))
+        atomic.write_text(out / "history.csv", evaluation.history_csv(trained["history"]))
     print(f"{TASK}/{variant}: test accuracy {report['accuracy']:.4f}, macro F1 {report['macro_avg']['f1_score']:.4f} "
           f"({len(labels)} classes, {len(test)} texts)")
     _track(variant, config, cfg, params.seed, trained, report, info, plots, metrics_path)

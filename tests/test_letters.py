@@ -1,0 +1,138 @@
+"""Author + language multi-task: the split, the two-headed model, TF-IDF inputs, a tiny real training."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from rnnlab import fetch, letters as L, params as P, training
+
+CFG = P.load(ROOT / "params.yaml").letters
+
+
+@pytest.fixture(scope="module")
+def table(mirror, tmp_path_factory):
+    """The 13 Gutenberg books and the real letter sample, read as the pipeline reads them."""
+    raw = tmp_path_factory.mktemp("raw")
+    for name in (CFG.corpora.books, CFG.corpora.letters):
+        fetch.fetch(name, raw / name, fetch.Settings(order=("mirror",), mirror_dir=mirror))
+    df, _ = L.paragraphs(raw / CFG.corpora.books, raw / CFG.corpora.letters, CFG.lang_map, CFG.min_words)
+    return df
+
+
+@pytest.fixture(scope="module")
+def parts(table):
+    # a paragraph that also occurs in another book, reworded only in case, spacing and punctuation:
+    # the split must still keep its two copies out of different splits
+    dup = table[(table["source"] == "gutenberg")].iloc[[5]].copy()
+    dup["id"], dup["book"] = "gutenberg_letter_authors:99999", "2814"
+    dup["text"] = "  " + dup["text"].str.upper().str.replace(",", " ;") + " !"
+    import pandas as pd
+
+    out, stats = L.split_paragraphs(pd.concat([table, dup], ignore_index=True), val=0.1, test=0.2,
+                                    max_per_book=None, seed=0)
+    return out, stats
+
+
+def test_no_paragraph_text_in_two_splits(parts, table):
+    out, stats = parts
+    keys = {name: set(df["text"].map(L.dedup_key)) for name, df in out.items()}
+    for a, b in itertools.combinations(L.SPLITS, 2):
+        assert not keys[a] & keys[b], (a, b)
+    assert sum(stats["dropped_cross_split_duplicates"].values()) + stats["dropped_duplicates_within_books"] >= 1
+    # the letter sample keeps its own test split; every book and all seven authors are in test
+    given_test = set(table.loc[table["given_split"] == "test", "id"])
+    assert given_test == set(out["test"].loc[out["test"]["source"] == "letters", "id"])
+    assert set(out["test"]["book"]) == set(table["book"])
+    assert set(CFG.authors) <= set(out["test"]["author"])
+    # Ibsen is Dano-Norwegian: da, as in the deck and the letter sample; five languages in all
+    assert set(out["train"].loc[out["train"]["book"].isin(["13041", "15291"]), "lang"]) == {"da"}
+    assert sorted(set(out["train"]["lang"])) == ["da", "de", "en", "fr", "it"]
+
+
+def test_split_is_stratified_by_book(parts):
+    out, _ = parts
+    books = out["train"].loc[out["train"]["source"] == "gutenberg", "book"].value_counts()
+    test = out["test"].loc[out["test"]["source"] == "gutenberg", "book"].value_counts()
+    share = (test / (test + books)).dropna()
+    assert share.between(0.12, 0.3).all(), share
+
+
+def test_two_heads_and_joint_loss_reach_the_shared_encoder():
+    torch.manual_seed(0)
+    static = L.MultiTaskRNN(20, "bilstm", n_authors=7, n_langs=5, hidden=16, dropout=0.5)
+    a, l = static(torch.randn(6, 20))
+    assert a.shape == (6, 7) and l.shape == (6, 5)
+    emb = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    tuned = L.MultiTaskRNN(8, "rnn", 7, 5, hidden=16, embedding=emb)
+    tokens = torch.randint(1, 30, (6, 9))
+    a, l = tuned(tokens, torch.tensor([9, 3, 5, 1, 9, 2]))
+    assert a.shape == (6, 7) and l.shape == (6, 5)
+
+    author = torch.tensor([0, 3, L.NO_AUTHOR, 6, L.NO_AUTHOR, 2])  # two paragraphs by non-deck authors
+    lang = torch.tensor([0, 1, 3, 2, 4, 1])
+    for head in ("author", "lang"):  # each head's loss alone reaches the encoder and the embedding
+        tuned.zero_grad()
+        a, l = tuned(tokens, torch.tensor([9, 3, 5, 1, 9, 2]))
+        total, la, ll = L.joint_loss(a, l, author, lang)
+        assert torch.isclose(total, la + ll)
+        (la if head == "author" else ll).backward()
+        assert tuned.encoder.rnn.weight_ih_l0.grad.abs().sum() > 0
+        assert tuned.embedding.weight.grad.abs().sum() > 0
+        grad = tuned.author_head.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == (head == "author")
+    # masked rows give the author head no gradient; a batch with no deck author has author loss 0
+    a = a.detach().requires_grad_()
+    L.joint_loss(a, l.detach(), author, lang)[1].backward()
+    assert a.grad[author == L.NO_AUTHOR].abs().sum() == 0 and a.grad[author != L.NO_AUTHOR].abs().sum() > 0
+    none = torch.full((6,), L.NO_AUTHOR)
+    total, la, _ = L.joint_loss(a, l.detach(), none, lang)
+    assert la.item() == 0 and torch.isfinite(total)
+
+
+def test_tfidf_has_5000_columns_or_the_vocabulary(parts):
+    out, _ = parts
+    train, val = out["train"]["text"].tolist(), out["val"]["text"].tolist()
+    (x_train, x_val), info = L.tfidf(train, [val], CFG.tfidf.max_features)
+    assert CFG.tfidf.max_features == 5000
+    assert x_train.shape == (len(train), 5000) and x_val.shape == (len(val), 5000) and info["dim"] == 5000
+    norms = np.linalg.norm(x_train, axis=1)  # l2-normalised rows; 0 when none of a paragraph's words made the cut
+    assert x_train.dtype == np.float32 and np.all(np.isclose(norms, 1, atol=1e-5) | (norms == 0))
+    assert (norms > 0).mean() > 0.95
+    (small, _), info = L.tfidf(train[:3], [val[:2]], 5000)  # fewer words than features: capped
+    assert small.shape[1] == info["dim"] < 5000
+
+
+@pytest.mark.slow
+def test_tiny_training_learns_language_resumably(parts, tmp_path):
+    """A few hundred real paragraphs: the language head beats chance; training is deterministic and resumable."""
+    torch.set_num_threads(1)
+    out, _ = parts
+    small = {k: df.groupby("lang", group_keys=False).head(n) for (k, df), n in zip(out.items(), (60, 10, 20))}
+    authors = list(CFG.authors)
+    langs = sorted(set(small["train"]["lang"]))
+    (xtr, xva, xte), _ = L.tfidf(small["train"]["text"].tolist(),
+                                 [small["val"]["text"].tolist(), small["test"]["text"].tolist()], 2000)
+    data = {k: L.Data(x, *L.targets(small[k], authors, langs)) for k, x in zip(L.SPLITS, (xtr, xva, xte))}
+
+    def train(epochs, resume=None):
+        training.seed_everything(0)
+        model = L.MultiTaskRNN(xtr.shape[1], "rnn", len(authors), len(langs), hidden=32, dropout=0.5)
+        r = L.fit(model, data["train"], data["val"], lr=3e-3, batch_size=32, max_epochs=epochs, patience=10,
+                  seed=0, resume=resume, desc="tiny")
+        return model, r
+
+    model, result = train(6)
+    _, pl = L.predict(model, data["test"])
+    accuracy = (pl.argmax(1) == data["test"].lang).mean()
+    chance = np.bincount(data["test"].lang).max() / len(data["test"].lang)
+    assert accuracy >= 0.9 > chance + 0.3, (accuracy, chance)
+
+    resume = tmp_path / "state.pt"
+    train(3, resume)                      # "killed" after epoch 3: its state is on disk
+    _, resumed = train(6, resume)         # picks up at epoch 4
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in result.history]
