@@ -41,3 +41,21 @@ def test_broken_yaml_and_missing_file(in_project):
         P.load()
     with pytest.raises(RnnlabError, match="nope.yaml: not found"):
         P.load(in_project / "nope.yaml")
+
+
+def test_every_param_dvc_yaml_names_exists_in_params_yaml():
+    """DVC refuses to run a stage whose listed param is missing from params.yaml (defaults do not count)."""
+    from conftest import ROOT
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    missing = []
+    for name, stage in stages.items():
+        for key in (k for k in stage.get("params", []) if isinstance(k, str) and "${" not in k):
+            node = params
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    missing.append(f"{name}: {key}")
+                    break
+                node = node[part]
+    assert not missing, missing

@@ -55,7 +55,7 @@ def seeds_table(task: str, cfg) -> list[str]:
              "| run | test accuracy | macro F1 | per seed (accuracy) |", "|---|---|---|---|"]
     for run in cfg.seed_runs:
         s = json.loads((layout.METRICS / task / "seeds" / f"{run}.json").read_text(encoding="utf-8"))
-        per = ", ".join(f"{v['accuracy']:.4f}" for v in s["per_seed"].values())
+        per = ", ".join(f"{s['per_seed'][str(seed)]['accuracy']:.4f}" for seed in s["seeds"])  # JSON keys are sorted
         lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "
                      f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {per} |")
     return lines + [""]
