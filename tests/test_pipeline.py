@@ -172,7 +172,7 @@ def test_sentiment_tables_and_attribution_pages(project):
         assert (path / "results/attributions" / name).stat().st_size > 0
     table = (path / "results/sentiment.md").read_text()
     assert "| lstm | learned | bucketed |" in table and "| bilstm | glove | bucketed |" in table
-    assert "deck: bilstm" in table and "± " in table and "comparison.png" in table
+    assert "deck: validation accuracy" in table and "± " in table and "comparison.png" in table
 
 
 def test_second_repro_runs_nothing(project):
