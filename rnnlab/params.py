@@ -272,9 +272,29 @@ def _describe(err: ValidationError, source: Path) -> str:
     return f"{source}: {key}: {first['msg']}{got}"
 
 
+class Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans (only true/false), as DVC reads params.yaml.
+
+    `dvc exp run -S` rewrites params.yaml with ruamel (YAML 1.2), which writes the key "no"
+    (Norwegian) unquoted; PyYAML's 1.1 default would read it back as False.
+    """
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load(path: Path = PARAMS_FILE) -> Params:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = read_yaml(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise RnnlabError(f"{path}: not found (run from the project root)") from None
     except yaml.YAMLError as e:

@@ -52,6 +52,12 @@ def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str:
     return "unlocked"
 
 
+def dvc_experiment_tags() -> dict:
+    """Inside `dvc exp run`, DVC names the experiment and its baseline commit in the environment."""
+    names = {"dvc_exp": "DVC_EXP_NAME", "dvc_exp_baseline": "DVC_EXP_BASELINE_REV"}
+    return {tag: os.environ[var] for tag, var in names.items() if os.environ.get(var)}
+
+
 def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
             tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
     configure()
@@ -59,7 +65,7 @@ def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict]
 
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        mlflow.set_tags({"git_commit": git_commit(), **tags})
+        mlflow.set_tags({"git_commit": git_commit(), **dvc_experiment_tags(), **tags})
         mlflow.log_params(params)
         for row in history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
@@ -76,3 +82,22 @@ def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict]
                 pip_requirements=["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"],
             )
         return run.info.run_id
+
+
+def log_sweep(sweep: str, description: dict, rows: list[dict], metric_keys: list[str]) -> str:
+    """A parent run for the sweep and a child run per experiment, in the experiment `rnnlab-sweeps`."""
+    configure()
+    import mlflow
+
+    mlflow.set_experiment("rnnlab-sweeps")
+    with mlflow.start_run(run_name=f"sweep/{sweep}") as parent:
+        mlflow.set_tags({"git_commit": git_commit(), "sweep": sweep})
+        mlflow.log_params({k: str(v)[:500] for k, v in description.items()})
+        for row in rows:
+            with mlflow.start_run(run_name=f"{sweep}/{row['experiment']}", nested=True):
+                mlflow.set_tags({"sweep": sweep, "dvc_exp": row["experiment"], "dvc_exp_rev": row.get("rev", ""),
+                                 "stage": row["stage"], "status": row["status"]})
+                mlflow.log_params({k: v for k, v in row.items()
+                                   if k not in ("experiment", "stage", "status", "rev", "seconds", *metric_keys)})
+                mlflow.log_metrics({k: row[k] for k in metric_keys if isinstance(row.get(k), (int, float))})
+        return parent.info.run_id

@@ -59,3 +59,12 @@ def test_every_param_dvc_yaml_names_exists_in_params_yaml():
                     break
                 node = node[part]
     assert not missing, missing
+
+
+def test_params_read_as_dvc_writes_them(in_project):
+    """`dvc exp run -S` rewrites params.yaml as YAML 1.2: the key "no" loses its quotes and must stay "no"."""
+    text = (in_project / "params.yaml").read_text(encoding="utf-8")
+    assert '{"no": da}' in text
+    (in_project / "params.yaml").write_text(text.replace('{"no": da}', "\n    no: da"), encoding="utf-8")
+    assert P.load().letters.lang_map == {"no": "da"}
+    assert P.read_yaml("a: yes\nb: off\nc: true\nd: False") == {"a": "yes", "b": "off", "c": True, "d": False}

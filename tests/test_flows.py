@@ -1,0 +1,212 @@
+"""The Prefect flows on real DVC projects, under Prefect's test harness (a real temporary API).
+
+`reproduce` runs a small copy of the project stage by stage; `sweep` runs a grid of `dvc exp run`
+experiments on a real 2-process Dask LocalCluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from test_pipeline import make_project, project_env, run, small_params
+
+pytestmark = pytest.mark.slow
+TARGET = "evaluate@lstm-learned-packed"
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def client(harness):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as c:
+        yield c
+
+
+def tiny_sms(mirror: Path, path: Path, monkeypatch) -> Path:
+    """A copy of the project cut down to SMS with two small variants; downloads done and committed."""
+    params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
+    params["sms"].update(max_rows=300, models=["lstm", "gru"], seed_runs=[], extra_seeds=[])
+    params["sms"]["embeddings"].update(kinds=["learned"])
+    params["sms"]["train"].update(max_epochs=2, hidden=8)
+    env = project_env(path, mirror)
+    env["RNNLAB_MIRROR"] = str(mirror)
+    make_project(path, params, env, ("download@sms_spam", "download@glove_6b_100d_slice"))
+    run(["git", "add", "-A"], path, env)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "downloads"], path, env)
+    for name in ("PYTHONPATH", "RNNLAB_MIRROR"):  # the stages run in this process's environment
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return path
+
+
+def flow_run_of(state):
+    return state.state_details.flow_run_id
+
+
+def task_runs(client, flow_run_id):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+
+def logs_of(client, task_run_id) -> str:
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    logs = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run_id])))
+    return "\n".join(log.message for log in logs)
+
+
+def summary_artifact(client, flow_run_id) -> str:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return "\n".join(a.data for a in found if a.key == "reproduce-summary")
+
+
+def set_param(project: Path, key: str, value) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    params["sms"]["train"][key] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_path, monkeypatch, client):
+    from pipelines.reproduce import reproduce
+    from rnnlab import dvcrun
+
+    project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
+    order = dvcrun.stage_order(project, [TARGET])
+    downloads = ["download@sms_spam", "download@glove_6b_100d_slice"]
+    assert sorted(order) == sorted(downloads + ["prepare", "vocab", "embeddings@learned", "train@lstm-learned-packed", TARGET])
+    assert order.index("prepare") < order.index("vocab") < order.index("embeddings@learned") < order.index(TARGET)
+
+    state = reproduce(targets=[TARGET], project=str(project), return_state=True)
+    first = state.result()
+    assert list(first["stages"]) == order
+    assert all(first["stages"][s] == (dvcrun.UNCHANGED if s in downloads else dvcrun.RAN) for s in order)
+    assert "metrics/sms/lstm-learned-packed.json:accuracy" in first["metrics_changed"]
+
+    runs = {r.name: r for r in task_runs(client, flow_run_of(state))}
+    assert set(runs) == set(order) and all(r.state.is_completed() for r in runs.values())
+    upstream = {i.id for i in runs[TARGET].task_inputs["wait_for"]}
+    assert runs["train@lstm-learned-packed"].id in upstream and runs["prepare"].id in upstream
+    assert "> python stages/train.py sms lstm learned packed" in logs_of(client, runs["train@lstm-learned-packed"].id)
+    assert "best epoch" in logs_of(client, runs["train@lstm-learned-packed"].id)  # the stage's own print
+    summary = summary_artifact(client, flow_run_of(state))
+    assert "**5** ran" in summary and "metrics/sms/lstm-learned-packed.json | accuracy" in summary
+    metrics = (project / "metrics/sms/lstm-learned-packed.json").read_bytes()
+
+    again = reproduce(targets=[TARGET], project=str(project))
+    assert set(again["stages"].values()) == {dvcrun.UNCHANGED} and again["metrics_changed"] == []
+
+    set_param(project, "hidden", 12)
+    moved = reproduce(targets=[TARGET], project=str(project))
+    assert moved["stages"]["train@lstm-learned-packed"] == dvcrun.RAN and moved["stages"]["prepare"] == dvcrun.UNCHANGED
+    set_param(project, "hidden", 8)
+    back = reproduce(targets=[TARGET], project=str(project))
+    assert back["stages"]["train@lstm-learned-packed"] == dvcrun.RESTORED
+    assert back["stages"][TARGET] == dvcrun.RESTORED
+    assert (project / "metrics/sms/lstm-learned-packed.json").read_bytes() == metrics
+
+
+FLAKY = """
+stages:
+  download:
+    foreach: [flaky]
+    do:
+      cmd: python fail_until.py attempts.txt 3 && echo got > raw-${item}.txt
+      deps: [fail_until.py]
+      outs: ["raw-${item}.txt"]
+  count:
+    cmd: wc -c raw-flaky.txt > count.txt
+    deps: [raw-flaky.txt]
+    outs: [count.txt]
+  broken:
+    cmd: python fail_until.py broken.txt 99
+    deps: [count.txt]
+"""
+FAIL_UNTIL = """import pathlib, sys
+path, needed = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+n = int(path.read_text()) + 1 if path.exists() else 1
+path.write_text(str(n))
+print(f"attempt {n}")
+sys.exit(0 if n >= needed else f"transient failure {n}")
+"""
+
+
+def test_download_stages_retry_and_a_failing_stage_stops_the_flow(tmp_path, monkeypatch, client):
+    import pipelines.reproduce as R
+
+    project = tmp_path / "flaky"
+    project.mkdir()
+    (project / "dvc.yaml").write_text(FLAKY)
+    (project / "fail_until.py").write_text(FAIL_UNTIL)
+    (project / ".gitignore").write_text("attempts.txt\nbroken.txt\n")
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=project, check=True)
+    monkeypatch.setattr(R.run_stage, "retry_delay_seconds", [0])
+
+    state = R.reproduce(targets=["count"], project=str(project), return_state=True)
+    assert state.is_completed() and (project / "attempts.txt").read_text() == "3"
+    runs = {r.name: r for r in task_runs(client, flow_run_of(state))}
+    assert runs["download@flaky"].run_count == 3 and runs["count"].run_count == 1
+
+    failed = R.reproduce(targets=["broken"], project=str(project), return_state=True)
+    assert failed.is_failed() and "broken" in failed.message
+    assert (project / "broken.txt").read_text() == "1"  # not a download: no retry
+    runs = {r.name: r for r in task_runs(client, flow_run_of(failed))}
+    assert runs["broken"].state.is_failed() and runs["count"].state.is_completed()
+
+
+def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkeypatch, client):
+    from pipelines.sweep import sweep
+
+    project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
+    targets = [TARGET, "evaluate@gru-learned-packed"]
+    result = sweep(targets=targets, params={"sms.train.hidden": [8, 12]}, seeds=[3], name="t",
+                   n_workers=2, project=str(project), workdir=str(tmp_path / "work"))
+    names = {row["experiment"] for row in result["rows"]}
+    assert len(names) == 4 and {row["status"] for row in result["rows"]} == {"done"}
+    assert all(0 <= row["accuracy"] <= 1 for row in result["rows"])
+
+    # every experiment is a DVC experiment of the baseline, with its own params and metrics
+    shown = json.loads(subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=project,
+                                      capture_output=True, text=True, check=True).stdout)
+    revs = {rev["name"]: rev["data"] for b in shown for e in b.get("experiments") or [] for rev in e["revs"]}
+    assert names <= set(revs)
+    one = revs["t-lstm-learned-packed-hidden12-seed3"]
+    assert one["params"]["params.yaml"]["data"]["sms"]["train"]["hidden"] == 12
+    assert one["params"]["params.yaml"]["data"]["seed"] == 3
+    assert "accuracy" in one["metrics"]["metrics/sms/lstm-learned-packed.json"]["data"]
+
+    # ... in MLflow: the stages' own runs tagged with their experiment, and the sweep's comparison runs
+    with sqlite3.connect(project / "mlflow.db") as db:
+        tagged = {v for (v,) in db.execute("select value from tags where key = 'dvc_exp'")}
+        sweep_runs = db.execute("select r.name, m.value from runs r join experiments e using (experiment_id) "
+                                "join latest_metrics m on m.run_uuid = r.run_uuid and m.key = 'accuracy' "
+                                "where e.name = 'rnnlab-sweeps'").fetchall()
+    assert names <= tagged
+    assert {name.split("/", 1)[1] for name, _ in sweep_runs} == names
+    table = Path(result["table"]).read_text(encoding="utf-8")
+    assert all(name in table for name in names)
+    # two worker processes shared the work
+    assert len({row.get("pid") for row in result["workers"]}) == 2
+    assert os.environ.get("PREFECT_API_URL") is None  # the flow restored the environment it changed
