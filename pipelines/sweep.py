@@ -111,15 +111,16 @@ def sweep(targets: list[str] = DEFAULT_TARGETS, params: dict[str, list] = DEFAUL
     metrics: keys of the target stage's metrics file to compare (dotted for nested).
     dask_address: a running Dask scheduler (tcp://host:8786); none = a LocalCluster of n_workers processes.
     origin: git URL the workers clone and push experiments to (default: this project's directory).
-    cache_dir: DVC cache the workers share (default: this project's, when origin is local; else use a remote).
+    cache_dir: DVC cache the workers share (default: this project's without an origin; with one, the DVC remote).
     """
     logger = get_run_logger()
     root = Path(project or PROJECT).resolve()
     name = name or time.strftime("sweep-%Y%m%d-%H%M%S")
     grid = X.grid(name, targets, params, seeds)
-    origin = origin or str(root)
-    local = Path(origin).exists()
-    cache_dir = cache_dir or (str(root / ".dvc" / "cache") if local else None)
+    # no origin: workers clone this checkout and share its DVC cache (one machine or a shared disk);
+    # an origin (a git URL all machines reach): workers pull inputs from and push to the DVC remote
+    remote_origin, origin = origin, origin or str(root)
+    cache_dir = cache_dir or (None if remote_origin else str(root / ".dvc" / "cache"))
     base_rev = _git(root, "rev-parse", "HEAD")
     if _git(root, "status", "--porcelain", "--untracked-files=no"):
         logger.warning("the workspace has uncommitted changes: the sweep runs the committed %s", base_rev[:10])
@@ -130,7 +131,7 @@ def sweep(targets: list[str] = DEFAULT_TARGETS, params: dict[str, list] = DEFAUL
     with _environment({**_api_for_workers(), "MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]}):
         outcomes = run_grid.with_options(task_runner=_task_runner(dask_address, n_workers))(
             [asdict(e) for e in grid], origin, base_rev, workroot, cache_dir, env)
-        return collect(root, name, grid, outcomes, metrics, origin if not local else None,
+        return collect(root, name, grid, outcomes, metrics, remote_origin,
                        {"targets": targets, "params": params, "seeds": seeds, "base_rev": base_rev})
 
 

@@ -99,14 +99,18 @@ def run_in_clone(exp: Experiment, origin: str, base_rev: str, workroot: Path, ca
     shutil.rmtree(clone, ignore_errors=True)
     clone.parent.mkdir(parents=True, exist_ok=True)
     _run(["git", "clone", "-q", "--no-checkout", origin, str(clone)], env=env)
-    _run(["git", "checkout", "-q", base_rev], clone, env)
+    try:
+        _run(["git", "checkout", "-q", base_rev], clone, env)
+    except RnnlabError:
+        raise RnnlabError(f"{origin} has no commit {base_rev[:10]}: push it there first (git push)") from None
     if cache_dir:  # one machine or a shared filesystem: reuse the driver's cache instead of pulling
         _run(["dvc", "cache", "dir", "--local", cache_dir], clone, env)
         _run(["dvc", "config", "--local", "cache.type", "hardlink,symlink,copy"], clone, env)
     remote = has_default_remote(clone, env)
     pull = ["--pull"] if remote and not cache_dir else []
     _run(["dvc", "exp", "run", "-n", exp.name, *pull, *exp.set_args(), exp.target], clone, env, on_line)
-    _run(["dvc", "exp", "push", *([] if remote else ["--no-cache"]), "origin", exp.name], clone, env, on_line)
+    push = ["--run-cache"] if remote else ["--no-cache"]  # the run-cache lets other machines skip these stages
+    _run(["dvc", "exp", "push", *push, "origin", exp.name], clone, env, on_line)
     shutil.rmtree(clone, ignore_errors=True)
     return {**asdict(exp), "host": socket.gethostname(), "pid": os.getpid(),
             "seconds": round(time.monotonic() - start, 1)}

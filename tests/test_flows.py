@@ -210,3 +210,26 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
     # two worker processes shared the work
     assert len({row.get("pid") for row in result["workers"]}) == 2
     assert os.environ.get("PREFECT_API_URL") is None  # the flow restored the environment it changed
+
+
+def test_sweep_across_machines_shares_only_git_and_a_dvc_remote(mirror, tmp_path, monkeypatch, client):
+    """The multi-machine setup on one machine: workers clone a bare git origin, pull inputs from a DVC
+    remote and push experiments + run-cache back; nothing is shared through the project's cache."""
+    from pipelines.sweep import sweep
+
+    project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
+    env = {**os.environ}
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "team", str(tmp_path / "remote")], project, env)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "remote"], project, env)
+    run([sys.executable, "-m", "dvc", "push", "--run-cache", "-q"], project, env)
+    run(["git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git")], tmp_path, env)
+
+    result = sweep(targets=[TARGET], params={}, seeds=[3, 4], name="m", n_workers=2, project=str(project),
+                   origin=str(tmp_path / "origin.git"), workdir=str(tmp_path / "work"))
+    assert {row["status"] for row in result["rows"]} == {"done"} and len(result["rows"]) == 2
+    names = {row["experiment"] for row in result["rows"]}
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], tmp_path / "origin.git", env)
+    assert all(name in refs for name in names)  # pushed to the origin, then pulled by the driver for the table
+    assert all(isinstance(row["accuracy"], float) for row in result["rows"])
+    remote_runs = list((tmp_path / "remote" / "files" / "md5").rglob("*"))
+    assert remote_runs and (tmp_path / "remote" / "runs").is_dir()  # outputs and run-cache reached the remote
