@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -212,9 +214,43 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
     assert os.environ.get("PREFECT_API_URL") is None  # the flow restored the environment it changed
 
 
+@contextmanager
+def dask_cluster(tmp_path: Path, env: dict):
+    """A scheduler and two single-thread workers as separate processes, stopped afterwards."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    procs = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)]
+    procs += [subprocess.Popen([bin_dir / "dask", "worker", address, "--nthreads", "1", "--no-dashboard",
+                                "--name", f"machine-{i}"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT) for i in (1, 2)]
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60) as c:
+            c.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_sweep_across_machines_shares_only_git_and_a_dvc_remote(mirror, tmp_path, monkeypatch, client):
-    """The multi-machine setup on one machine: workers clone a bare git origin, pull inputs from a DVC
-    remote and push experiments + run-cache back; nothing is shared through the project's cache."""
+    """The multi-machine setup on one machine: a `dask scheduler` and two `dask worker` processes started
+    as on other hosts; workers clone a bare git origin, pull inputs from a DVC remote and push experiments
+    + run-cache back; nothing is shared through the project's cache."""
     from pipelines.sweep import sweep
 
     project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
@@ -224,8 +260,10 @@ def test_sweep_across_machines_shares_only_git_and_a_dvc_remote(mirror, tmp_path
     run([sys.executable, "-m", "dvc", "push", "--run-cache", "-q"], project, env)
     run(["git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git")], tmp_path, env)
 
-    result = sweep(targets=[TARGET], params={}, seeds=[3, 4], name="m", n_workers=2, project=str(project),
-                   origin=str(tmp_path / "origin.git"), workdir=str(tmp_path / "work"))
+    with dask_cluster(tmp_path, {**env, "PREFECT_API_URL": str(client.api_url), "OMP_NUM_THREADS": "1"}) as address:
+        result = sweep(targets=[TARGET], params={}, seeds=[3, 4], name="m", dask_address=address,
+                       project=str(project), origin=str(tmp_path / "origin.git"), workdir=str(tmp_path / "work"))
+    assert len({w["pid"] for w in result["workers"]}) == 2
     assert {row["status"] for row in result["rows"]} == {"done"} and len(result["rows"]) == 2
     names = {row["experiment"] for row in result["rows"]}
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], tmp_path / "origin.git", env)
