@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install run test clean-results
+.PHONY: install run test clean-results servers serve reproduce sweep
 
 $(VENV)/.installed: pyproject.toml
 	command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
@@ -24,3 +24,16 @@ run: install
 
 test: install
 	pytest
+
+# Orchestration (README: Orchestration with Prefect). Extra flags: make servers ARGS="--prefect-port 4300"
+servers: install
+	python -m pipelines.servers $(ARGS)
+
+serve: install
+	python -m pipelines.serve $(ARGS)
+
+reproduce: install
+	python -m pipelines.reproduce $(ARGS)
+
+sweep: install
+	python -m pipelines.sweep $(ARGS)

@@ -43,8 +43,11 @@ def _api_only_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter
 def run_stage(stage: str, run) -> dvcrun.StageOutcome:
     """One DVC stage: checked, then run or restored if stale; its output goes to this task's logs."""
     logger = _api_only_logger(get_run_logger())
-    with tee_output(logger.info):
-        outcome = run()
+    try:
+        with tee_output(logger.info):
+            outcome = run()
+    finally:
+        APILogHandler().flush()  # the stage's lines reach the API before its task run is marked finished
     get_run_logger().info("%s: %s in %.1f s", stage, outcome.status, outcome.seconds)
     return outcome
 
