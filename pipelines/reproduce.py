@@ -43,11 +43,13 @@ def _api_only_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter
 def run_stage(stage: str, run) -> dvcrun.StageOutcome:
     """One DVC stage: checked, then run or restored if stale; its output goes to this task's logs."""
     logger = _api_only_logger(get_run_logger())
+    outcome = None
     try:
         with tee_output(logger.info):
             outcome = run()
     finally:
-        APILogHandler().flush()  # the stage's lines reach the API before its task run is marked finished
+        if outcome is None or outcome.changed:  # its output reaches the API before the task run is finished
+            APILogHandler().flush()
     get_run_logger().info("%s: %s in %.1f s", stage, outcome.status, outcome.seconds)
     return outcome
 
