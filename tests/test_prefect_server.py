@@ -92,3 +92,28 @@ def test_served_deployment_runs_on_demand_and_shows_in_the_ui(server, tmp_path):
     shot = Path(os.environ.get("RNNLAB_UI_SCREENSHOT") or tmp_path / "flow-run.png")
     chromium(page, [f"--screenshot={shot}"], tmp_path / "chromium-shot")
     assert shot.stat().st_size > 20_000
+
+
+def test_a_work_pool_worker_runs_the_deployed_flow(server, tmp_path):
+    """The several-machines setup: deployments in a process work pool, a `prefect worker` polling it."""
+    project = tiny_dvc_project(tmp_path / "project")
+    run_env = env(PREFECT_API_URL=server.api, PREFECT_HOME=str(server.home))
+    prefect = str(Path(PYTHON).parent / "prefect")
+    subprocess.run([prefect, "work-pool", "create", "rnnlab-test", "--type", "process"], env=run_env, check=True,
+                   capture_output=True)
+    subprocess.run([PYTHON, "-m", "pipelines.deploy", "--pool", "rnnlab-test", "--project", str(project),
+                    "--cron", "0 4 * * *"], env=run_env, check=True, capture_output=True, cwd=tmp_path)
+    [deployment] = get_json(f"{server.api}/deployments/filter", {"deployments": {"name": {"any_": ["pool-nightly"]}}})
+    assert deployment["work_pool_name"] == "rnnlab-test" and deployment["schedules"][0]["schedule"]["cron"] == "0 4 * * *"
+
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([prefect, "worker", "start", "--pool", "rnnlab-test"], env=run_env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+    try:
+        flow_run = get_json(f"{server.api}/deployments/{deployment['id']}/create_flow_run", {})
+        run = poll("finished run", lambda: finished(server.api, flow_run["id"]), 180, log)
+        assert run["state_type"] == "COMPLETED", tail(log)
+    finally:
+        stop_group(worker)
+    assert {name: (project / name).read_text() for name in TINY_OUTPUTS} == TINY_OUTPUTS
