@@ -169,11 +169,18 @@ def comparison_rows(experiments: list[Experiment], shown: dict[str, dict], outco
     return sorted(rows, key=lambda r: -(r.get(first) if isinstance(r.get(first), (int, float)) else -1))
 
 
+def _cell(column: str, value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.1f}" if column == "seconds" else f"{value:.4f}"
+    return str(value)
+
+
 def comparison_markdown(title: str, rows: list[dict]) -> str:
     if not rows:
         return f"## {title}\n\nno experiments\n"
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    cell = lambda v: "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c, row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
