@@ -72,3 +72,21 @@ def test_a_busy_port_is_one_line_and_leaves_nothing_running(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("error: MLflow server")
     assert f"port {mlflow_port}" in errors[0] and "already in use" in errors[0]
     assert groups_listening(prefect_port, mlflow_port) == set() and port_free(prefect_port)
+
+
+def test_a_server_dying_at_startup_stops_the_other(tmp_path):
+    """MLflow exits on a store URI it cannot open; the Prefect server already starting must be stopped too."""
+    prefect_port, mlflow_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "pipelines.servers", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port),
+         "--mlflow-backend-store-uri", "nosuchscheme://nowhere", "--mlflow-artifacts", str(tmp_path / "art")],
+        env=env(PREFECT_HOME=str(tmp_path / "home")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        assert proc.wait(timeout=120) != 0
+    finally:
+        stop_group(proc)
+    errors = [line for line in proc.stderr.read().splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: MLflow server exited with code"), errors
+    assert f"port {mlflow_port}" in errors[0] and "mlflow-server.log" in errors[0]
+    assert groups_listening(prefect_port, mlflow_port) == set() and port_free(prefect_port)
