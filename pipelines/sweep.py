@@ -129,6 +129,7 @@ def sweep(targets: list[str] = DEFAULT_TARGETS, params: dict[str, list] = DEFAUL
     env = _worker_env(root, dask_address, n_workers)
     # the driver logs the comparison to the same MLflow store the workers use
     with _environment({**_api_for_workers(), "MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]}):
+        tracking.ensure_store()  # before the workers open it concurrently
         outcomes = run_grid.with_options(task_runner=_task_runner(dask_address, n_workers))(
             [asdict(e) for e in grid], origin, base_rev, workroot, cache_dir, env)
         return collect(root, name, grid, outcomes, metrics, remote_origin,

@@ -30,6 +30,19 @@ def configure() -> str:
     return uri
 
 
+def ensure_store() -> str:
+    """Create the tracking store's tables now, in one process.
+
+    Several workers opening a new SQLite store at once each run MLflow's schema migrations and
+    collide ("table _alembic_tmp_latest_metrics already exists"), leaving the file half-migrated.
+    """
+    uri = configure()
+    import mlflow
+
+    mlflow.search_experiments(max_results=1)
+    return uri
+
+
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()

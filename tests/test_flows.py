@@ -269,5 +269,8 @@ def test_sweep_across_machines_shares_only_git_and_a_dvc_remote(mirror, tmp_path
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], tmp_path / "origin.git", env)
     assert all(name in refs for name in names)  # pushed to the origin, then pulled by the driver for the table
     assert all(isinstance(row["accuracy"], float) for row in result["rows"])
+    with sqlite3.connect(project / "mlflow.db") as db:  # the workers' stage runs and the driver's comparison
+        tagged = {v for (v,) in db.execute("select value from tags where key = 'dvc_exp'")}
+    assert names <= tagged
     remote_runs = list((tmp_path / "remote" / "files" / "md5").rglob("*"))
     assert remote_runs and (tmp_path / "remote" / "runs").is_dir()  # outputs and run-cache reached the remote
