@@ -201,7 +201,8 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
 
     # ... in MLflow: the stages' own runs tagged with their experiment, and the sweep's comparison runs
     with sqlite3.connect(project / "mlflow.db") as db:
-        tagged = {v for (v,) in db.execute("select value from tags where key = 'dvc_exp'")}
+        tagged = {v for (v,) in db.execute("select t.value from tags t join runs r using (run_uuid) join experiments e "
+                                       "using (experiment_id) where t.key = 'dvc_exp' and e.name = 'rnnlab-sms'")}
         sweep_runs = db.execute("select r.name, m.value from runs r join experiments e using (experiment_id) "
                                 "join latest_metrics m on m.run_uuid = r.run_uuid and m.key = 'accuracy' "
                                 "where e.name = 'rnnlab-sweeps'").fetchall()
@@ -270,7 +271,8 @@ def test_sweep_across_machines_shares_only_git_and_a_dvc_remote(mirror, tmp_path
     assert all(name in refs for name in names)  # pushed to the origin, then pulled by the driver for the table
     assert all(isinstance(row["accuracy"], float) for row in result["rows"])
     with sqlite3.connect(project / "mlflow.db") as db:  # the workers' stage runs and the driver's comparison
-        tagged = {v for (v,) in db.execute("select value from tags where key = 'dvc_exp'")}
+        tagged = {v for (v,) in db.execute("select t.value from tags t join runs r using (run_uuid) join experiments e "
+                                       "using (experiment_id) where t.key = 'dvc_exp' and e.name = 'rnnlab-sms'")}
     assert names <= tagged
     remote_runs = list((tmp_path / "remote" / "files" / "md5").rglob("*"))
     assert remote_runs and (tmp_path / "remote" / "runs").is_dir()  # outputs and run-cache reached the remote
