@@ -70,7 +70,8 @@ def _task_runner(dask_address: str | None, n_workers: int) -> DaskTaskRunner:
 
 def _worker_env(project: Path, dask_address: str | None, n_workers: int) -> dict:
     """What every worker must agree on: the MLflow store, the corpus mirror, and (locally) CPU threads."""
-    env = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}"}
+    # local workers write one SQLite file at once: wait for its lock instead of failing after 5 s
+    env = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}?timeout=60"}
     if os.environ.get("RNNLAB_MIRROR"):
         env["RNNLAB_MIRROR"] = os.environ["RNNLAB_MIRROR"]
     if not dask_address:  # n workers on this machine's cores: more threads each would only contend

@@ -86,7 +86,7 @@ def test_a_server_dying_at_startup_stops_the_other(tmp_path):
         assert proc.wait(timeout=120) != 0
     finally:
         stop_group(proc)
-    errors = [line for line in proc.stderr.read().splitlines() if line.strip()]
+    errors = [line for line in proc.stderr.read().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: MLflow server exited with code"), errors
     assert f"port {mlflow_port}" in errors[0] and "mlflow-server.log" in errors[0]
     assert groups_listening(prefect_port, mlflow_port) == set() and port_free(prefect_port)
