@@ -43,6 +43,18 @@ def ensure_store() -> str:
     return uri
 
 
+def experiment_id(name: str) -> str:
+    """The id of experiment `name`, created if needed, safe when several processes create it at once.
+
+    When two processes create the same experiment, MLflow's `set_experiment` returns it to the loser
+    without making it active (mlflow 3.17 fluent.py), so a following `start_run()` lands in "Default".
+    Passing the id explicitly avoids that.
+    """
+    import mlflow
+
+    return mlflow.set_experiment(name).experiment_id
+
+
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -76,8 +88,7 @@ def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict]
     configure()
     import mlflow
 
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name) as run:
+    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
         mlflow.set_tags({"git_commit": git_commit(), **dvc_experiment_tags(), **tags})
         mlflow.log_params(params)
         for row in history:
@@ -102,12 +113,12 @@ def log_sweep(sweep: str, description: dict, rows: list[dict], metric_keys: list
     configure()
     import mlflow
 
-    mlflow.set_experiment("rnnlab-sweeps")
-    with mlflow.start_run(run_name=f"sweep/{sweep}") as parent:
+    sweeps = experiment_id("rnnlab-sweeps")
+    with mlflow.start_run(experiment_id=sweeps, run_name=f"sweep/{sweep}") as parent:
         mlflow.set_tags({"git_commit": git_commit(), "sweep": sweep})
         mlflow.log_params({k: str(v)[:500] for k, v in description.items()})
         for row in rows:
-            with mlflow.start_run(run_name=f"{sweep}/{row['experiment']}", nested=True):
+            with mlflow.start_run(experiment_id=sweeps, run_name=f"{sweep}/{row['experiment']}", nested=True):
                 mlflow.set_tags({"sweep": sweep, "dvc_exp": row["experiment"], "dvc_exp_rev": row.get("rev", ""),
                                  "stage": row["stage"], "status": row["status"]})
                 mlflow.log_params({k: v for k, v in row.items()
