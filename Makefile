@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install run test clean-results servers serve reproduce sweep
+.PHONY: install run test clean-results servers serve reproduce sweep compare push pull
 
 $(VENV)/.installed: pyproject.toml
 	command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
@@ -20,7 +20,8 @@ install: $(VENV)/.installed
 
 run: install
 	dvc repro
-	@echo "Results: results/*.md (copied into README.md), results/attributions/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	rnnlab compare
+	@echo "Results: results/*.md (copied into README.md), results/compare.html, results/attributions/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
 	pytest
@@ -37,3 +38,13 @@ reproduce: install
 
 sweep: install
 	python -m pipelines.sweep $(ARGS)
+
+# Team sharing (README: Sharing results through a DVC remote; The team's MLflow)
+compare: install
+	rnnlab compare $(ARGS)
+
+push: install
+	rnnlab remote push $(ARGS)
+
+pull: install
+	rnnlab remote pull $(ARGS)

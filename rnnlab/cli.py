@@ -1,4 +1,4 @@
-"""The `rnnlab` command: corpora (list, fetch, cite), predict, generate."""
+"""The `rnnlab` command: corpora (list, fetch, cite), predict, register, compare, remote, generate."""
 
 from __future__ import annotations
 
@@ -77,9 +77,7 @@ def corpora_cite(args) -> None:
         print(f"{e.title}\n  {e.citation}\n  License: {e.license}")
 
 
-def predict(args) -> None:
-    from rnnlab.checkpoint import Predictor
-
+def _texts(args) -> list[str]:
     if args.file:
         from rnnlab.corpora import read_text
 
@@ -91,8 +89,73 @@ def predict(args) -> None:
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     if not texts:
         raise RnnlabError("nothing to classify: give texts, --file PATH, or lines on stdin")
-    for text, row in zip(texts, Predictor(Path(args.model_dir)).predict(texts)):
+    return texts
+
+
+def _registry_settings() -> tuple[str, str]:
+    from rnnlab import params
+
+    if params.PARAMS_FILE.exists():
+        cfg = params.load().registry
+        return cfg.prefix, cfg.alias
+    return "rnnlab", "champion"
+
+
+def _served(args):
+    """A local model directory (--model-dir) or the registered champion of the task."""
+    if args.model_dir:
+        from rnnlab import serving
+
+        return serving.load(Path(args.model_dir)), str(args.model_dir)
+    from rnnlab import registry
+
+    prefix, alias = _registry_settings()
+    model = registry.load(args.task, prefix, args.alias or alias)
+    return model.unwrap_python_model().predictor, f"{prefix}-{args.task}@{args.alias or alias}"
+
+
+def predict(args) -> None:
+    from rnnlab import registry
+
+    registry.task(args.task)  # an unknown task is one line before anything loads
+    texts = _texts(args)
+    predictor, source = _served(args)
+    print(f"model: {source}", file=sys.stderr)
+    if hasattr(predictor, "generate"):
+        for prompt in texts:
+            prompt = prompt.replace("\\n", "\n")
+            print(prompt + predictor.generate(prompt, args.length, args.temperature, args.seed))
+        return
+    for text, row in zip(texts, predictor.predict(texts)):
         print(json.dumps({"text": text[:80], **row}, ensure_ascii=False))
+
+
+def register(args) -> None:
+    from rnnlab import registry
+    from rnnlab.steps import register as step
+
+    for task in args.tasks or list(registry.TASKS):
+        step.run(task)
+
+
+def remote(args) -> None:
+    from rnnlab import remote as dvc_remote
+
+    if args.action == "check":
+        print(dvc_remote.check(args.remote))
+        return
+    status = dvc_remote.transfer(args.action, args.remote, args.targets)
+    if status:
+        sys.exit(status)
+
+
+def compare(args) -> None:
+    from rnnlab import compare as page
+
+    tables = page.build(Path(args.out), args.mlflow_url)
+    rows = sum(len(t) for t in tables.values())
+    linked = sum(1 for t in tables.values() for r in t if r.run_id)
+    print(f"{args.out}: {rows} variants in {len(tables)} tasks, {linked} linked to their MLflow run")
 
 
 def generate(args) -> None:
@@ -117,11 +180,31 @@ def parser() -> argparse.ArgumentParser:
     ci = c.add_parser("cite", help="citation and license")
     ci.add_argument("names", nargs="+")
     ci.set_defaults(fn=corpora_cite)
-    pr = sub.add_parser("predict", help="classify texts with a trained model directory")
-    pr.add_argument("model_dir", help="e.g. models/sms/bilstm-glove-packed")
-    pr.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
+    pr = sub.add_parser("predict", help="labels with probabilities (poetry: a continuation) from the task's "
+                                        "registered champion in MLflow, or from --model-dir")
+    pr.add_argument("task", help="sms, sentiment, letters, news or poetry")
+    pr.add_argument("texts", nargs="*", help="texts or poetry prompts (default: one per line on stdin)")
     pr.add_argument("--file", help="a UTF-8 file with one text per line")
+    pr.add_argument("--model-dir", help="a local model directory instead of the registry, e.g. models/sms/lstm-glove-packed")
+    pr.add_argument("--alias", help="registry alias (default: registry.alias in params.yaml, else champion)")
+    pr.add_argument("--length", type=int, default=400, help="poetry: characters to generate")
+    pr.add_argument("--temperature", type=float, default=0.5, help="poetry: sampling temperature")
+    pr.add_argument("--seed", type=int, default=0, help="poetry: sampling seed")
     pr.set_defaults(fn=predict)
+    rg = sub.add_parser("register", help="register each task's best model in MLflow if it beats the champion "
+                                         "(what the register@TASK stages do)")
+    rg.add_argument("tasks", nargs="*", help="default: every task")
+    rg.set_defaults(fn=register)
+    rm = sub.add_parser("remote", help="check the DVC remote, then push or pull with the run-cache")
+    rm.add_argument("action", choices=["check", "push", "pull"])
+    rm.add_argument("targets", nargs="*", help="push/pull: stages or paths (default: everything)")
+    rm.add_argument("-r", "--remote", help="remote name (default: the project's default remote)")
+    rm.set_defaults(fn=remote)
+    cp = sub.add_parser("compare", help="one HTML page: every task's variants, plots, links to their MLflow runs")
+    cp.add_argument("--out", default="results/compare.html")
+    cp.add_argument("--mlflow-url", help="the MLflow UI the links open (default: a tracking server's URI, "
+                                         "else http://127.0.0.1:5000 as `mlflow ui` serves)")
+    cp.set_defaults(fn=compare)
     g = sub.add_parser("generate", help="continue a prompt with a trained character model")
     g.add_argument("model_dir", help="e.g. models/poetry/lstm")
     g.add_argument("--prompt", default="Ognuno sta solo sul cuor della terra\n", help="\\n for a line break")
@@ -133,7 +216,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:  # texts after an option (`predict sms --model-dir D "text"`): argparse leaves them over
+        if getattr(args, "texts", None) is None or any(e.startswith("-") for e in extra):
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.texts = [*args.texts, *extra]
     try:
         args.fn(args)
     except RnnlabError as e:

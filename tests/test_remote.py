@@ -59,8 +59,9 @@ def test_a_teammate_pulls_everything_and_reruns_nothing(mirror, tmp_path, s3):
     run([*dvc, "remote", "modify", "team", "endpointurl", s3], a, env)  # keys: the AWS_* variables, never in git
     run(["git", "add", "-A"], a, env)
     run(["git", "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qm", "results + team remote"], a, env)
-    pushed = run([*dvc, "push", "--run-cache"], a, env)
-    assert "pushed" in pushed
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    pushed = run([rnnlab, "remote", "push"], a, env)  # checks the remote, then `dvc push --run-cache`
+    assert f"DVC remote 'team' (s3://rnnlab/cache at {s3}) answers" in pushed and "pushed" in pushed
 
     run(["git", "clone", "-q", str(a), str(b)], tmp_path, env)
     env_b = {**env, "PYTHONPATH": str(b), "RNNLAB_MIRROR": str(tmp_path / "no-mirror")}  # B cannot download
@@ -72,3 +73,22 @@ def test_a_teammate_pulls_everything_and_reruns_nothing(mirror, tmp_path, s3):
     for path in ("metrics/sms", "models/sms", "data/prepared/sms", "data/vocab/sms"):
         assert tree_md5(b / path) == tree_md5(a / path), path
     assert "testing" not in (b / ".dvc" / "config").read_text()
+
+
+    # failures: one line with a hint, and B keeps everything it pulled
+    before = tree_md5(b / "models")
+    no_keys = {k: v for k, v in env_b.items() if not k.startswith("AWS_")} | {
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none")}
+    closed = f"http://127.0.0.1:{free_port()}"
+    run([*dvc, "remote", "modify", "--local", "team", "endpointurl", closed], b, env_b)  # as if the server were down
+    cases = [(env_b, "pull", f"DVC remote 'team' (s3://rnnlab/cache at {closed}): not reachable"),
+             (no_keys, "push", "DVC remote 'team' (s3://rnnlab/cache at " + closed + "): no credentials; export AWS_ACCESS_KEY_ID")]
+    for case_env, action, message in cases:
+        done = subprocess.run([rnnlab, "remote", action], cwd=b, env=case_env, capture_output=True, text=True)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), done.stderr
+    run([*dvc, "remote", "modify", "--local", "team", "endpointurl", s3], b, env_b)
+    assert "answers" in run([rnnlab, "remote", "check"], b, env_b)
+    assert tree_md5(b / "models") == before
+    assert "up to date" in run([*dvc, "status", "--with-deps", TARGET], b, env_b)

@@ -94,11 +94,16 @@ def head_settings(cfg: P.NewsTask) -> dict:
     return {"variant": cfg.head.variant, "hidden": cfg.head.hidden, "dropout": cfg.head.dropout}
 
 
-def build(config: dict) -> nn.Module:
+def encoder_dir(config: dict) -> Path:
+    """Where the pipeline keeps the model's sentence encoder (a served model brings its own copy)."""
+    return layout.raw(config["encoder"])
+
+
+def build(config: dict, encoder: Path | None = None) -> nn.Module:
     n = len(config["labels"])
     if config["variant"] == "frozen":
         return Head(config["input_dim"], n, **config["head"])
-    return FineTuned(layout.raw(config["encoder"]), n, config["head"], config["trainable_layers"],
+    return FineTuned(encoder or encoder_dir(config), n, config["head"], config["trainable_layers"],
                      config["max_tokens"])
 
 
@@ -109,12 +114,12 @@ def save(model: nn.Module, config: dict, out: Path) -> None:
     atomic.write_json(out / CONFIG, config)
 
 
-def load(model_dir: Path) -> tuple[nn.Module, dict]:
+def load(model_dir: Path, encoder: Path | None = None) -> tuple[nn.Module, dict]:
     for name in (WEIGHTS, CONFIG):
         if not (model_dir / name).is_file():
             raise RnnlabError(f"{model_dir}: missing {name} (run `dvc repro news_train`)")
     config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
-    model = build(config)
+    model = build(config, encoder)
     try:
         model.load_state_dict(torch.load(model_dir / WEIGHTS, weights_only=True))
     except RuntimeError as e:

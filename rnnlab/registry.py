@@ -1,0 +1,217 @@
+"""The MLflow model registry: each task's best model as PREFIX-TASK, the best version under an alias.
+
+A task's candidates are its variants with a metrics file and a model directory. The best one by
+the task's metric (the number its result table ranks by) is registered when it beats the
+version the alias points to, or when no version does yet. A registered version is a pyfunc
+model holding the model directory (weights, vocabulary or tokenizer, and for news the sentence
+encoder): `mlflow.pyfunc.load_model("models:/rnnlab-sms@champion")` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnlab import layout, tracking
+from rnnlab.errors import RnnlabError
+
+TASK_TAG = "rnnlab_task"
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1",
+                    "transformers==5.23.0", "tokenizers==0.23.3", "safetensors"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    runs_of: str  # the metrics/ and models/ folder holding its variants
+    metric: str  # dotted key in the metrics file
+    higher_is_better: bool = True
+    pattern: str = "*"  # variants that predict from raw text
+
+    @property
+    def experiment(self) -> str:
+        return f"rnnlab-{self.runs_of}"
+
+
+TASKS = {
+    "sms": Task("sms", "sms", "macro_avg.f1_score"),  # spam is 13%: accuracy flatters
+    "sentiment": Task("sentiment", "imdb_full", "accuracy"),  # balanced classes; whole reviews
+    # static-feature letters models read vectors fitted inside the features stage, not text
+    "letters": Task("letters", "letters", "author_macro_f1", pattern="finetuned-*"),
+    "news": Task("news", "news", "macro_f1"),
+    "poetry": Task("poetry", "poetry", "val_bpc", higher_is_better=False),
+}
+
+
+def task(name: str) -> Task:
+    if name not in TASKS:
+        raise RnnlabError(f"unknown task {name!r} (expected one of {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+def _metric(path: Path, key: str) -> float:
+    value = json.loads(path.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise RnnlabError(f"{path}: no {key!r}")
+        value = value[part]
+    return float(value)
+
+
+def candidates(t: Task) -> dict[str, float]:
+    """variant -> score, for every variant with both a metrics file and a model directory."""
+    scores = {}
+    for path in sorted((layout.METRICS / t.runs_of).glob(f"{t.pattern}.json")):
+        if layout.model_dir(t.runs_of, path.stem).is_dir():
+            scores[path.stem] = _metric(path, t.metric)
+    if not scores:
+        raise RnnlabError(f"{layout.METRICS / t.runs_of}: no evaluated {t.pattern} models to register "
+                          f"(run `dvc repro` first)")
+    return scores
+
+
+def beats(score: float, current: float, t: Task) -> bool:
+    return score > current if t.higher_is_better else score < current
+
+
+def best(t: Task) -> tuple[str, float, dict[str, float]]:
+    scores = candidates(t)
+    order = sorted(scores, key=lambda v: (-scores[v] if t.higher_is_better else scores[v], v))
+    return order[0], scores[order[0]], scores
+
+
+def selection(t: Task, prefix: str) -> dict:
+    """What the pipeline's numbers say, independent of any tracking store (the stage's output)."""
+    variant, score, scores = best(t)
+    return {"task": t.name, "registered_model": f"{prefix}-{t.name}", "metric": t.metric,
+            "higher_is_better": t.higher_is_better, "best_variant": variant, "score": score,
+            "model_dir": str(layout.model_dir(t.runs_of, variant)), "candidates": scores}
+
+
+def _registered(client, name: str, t: Task):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    if model.tags.get(TASK_TAG) != t.name:
+        raise RnnlabError(f"MLflow registry at {tracking.redacted(tracking.configure())}: a model named {name!r} "
+                          f"exists but was not registered by rnnlab for task {t.name!r} (tag {TASK_TAG} is "
+                          f"{model.tags.get(TASK_TAG)!r}); set registry.prefix in params.yaml to another name")
+    return model
+
+
+def _alias_version(client, name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _run_for(client, t: Task, variant: str, md5: str) -> str:
+    """The evaluation run of this very model (same DVC hash), or a new run recording its metrics."""
+    import mlflow
+
+    run_name = f"{t.runs_of}/{variant}"
+    exp = client.get_experiment_by_name(t.experiment)
+    if exp is not None:
+        runs = client.search_runs([exp.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
+                                  filter_string=f"tags.mlflow.runName = '{run_name}' and tags.dvc_model_md5 = '{md5}'")
+        if runs:
+            return runs[0].info.run_id
+    flat = _numbers(json.loads(layout.metrics(t.runs_of, variant).read_text(encoding="utf-8")))
+    with mlflow.start_run(experiment_id=tracking.experiment_id(t.experiment), run_name=run_name) as run:
+        mlflow.set_tags({"task": t.runs_of, "variant": variant, "dvc_model_md5": md5,
+                         "git_commit": tracking.git_commit(), "logged_by": "registry (no evaluation run here)"})
+        mlflow.log_metrics(flat)
+        return run.info.run_id
+
+
+def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for k, v in d.items():
+        key = re.sub(r"[^A-Za-z0-9_.:/ -]", "_", f"{prefix}{k}")  # MLflow's allowed metric names
+        if isinstance(v, dict):
+            out.update(_numbers(v, key + "_"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = float(v)
+    return out
+
+
+def _log_model(run_id: str, model_dir: Path):
+    import mlflow
+
+    import rnnlab
+    from rnnlab import serving
+    from rnnlab.pyfunc import ServedModel
+
+    artifacts = {"model_dir": str(model_dir)}
+    if serving.kind(model_dir) == "news":
+        from rnnlab.steps import news_common
+
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        artifacts["encoder_dir"] = str(news_common.encoder_dir(config))
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(name="served", python_model=ServedModel(), artifacts=artifacts,
+                                       code_paths=[str(Path(rnnlab.__file__).parent)],
+                                       pip_requirements=PIP_REQUIREMENTS)
+    return info
+
+
+def promote(task_name: str, prefix: str = "rnnlab", alias: str = "champion") -> dict:
+    """Register the task's best model if it beats the aliased version; say what happened."""
+    from mlflow import MlflowClient
+
+    t = task(task_name)
+    chosen = selection(t, prefix)
+    name, variant, score = chosen["registered_model"], chosen["best_variant"], chosen["score"]
+    tracking.require_reachable(tracking.configure())
+    client = MlflowClient()
+    model_dir = layout.model_dir(t.runs_of, variant)
+    md5 = tracking.dvc_hash(str(model_dir))
+    registered = _registered(client, name, t)
+    current = _alias_version(client, name, alias) if registered else None
+    outcome = {**chosen, "alias": alias}
+    if current is not None:
+        held = float(current.tags.get("score", "nan"))
+        same = current.tags.get("dvc_model_md5") == md5 and md5 not in ("unlocked", "unknown")
+        if same or (current.tags.get("metric") == t.metric and not beats(score, held, t)):
+            return {**outcome, "action": "kept", "version": int(current.version),
+                    "champion_variant": current.tags.get("variant"), "champion_score": held}
+    if registered is None:
+        client.create_registered_model(name, tags={TASK_TAG: t.name},
+                                       description=f"rnnlab {t.name}: best variant by {t.metric}")
+    run_id = _run_for(client, t, variant, md5)
+    logged = _log_model(run_id, model_dir)
+    version = client.create_model_version(name, logged.model_uri, run_id=run_id, model_id=logged.model_id, tags={
+        "variant": variant, "metric": t.metric, "score": repr(score), "dvc_model_md5": md5,
+        "git_commit": tracking.git_commit()})
+    client.set_registered_model_alias(name, alias, version.version)
+    return {**outcome, "action": "registered", "version": int(version.version), "run_id": run_id,
+            "champion_variant": variant, "champion_score": score,
+            "replaced": None if current is None else int(current.version)}
+
+
+def load(task_name: str, prefix: str = "rnnlab", alias: str = "champion"):
+    """The aliased version as an MLflow pyfunc model."""
+    import mlflow
+
+    t = task(task_name)
+    uri = tracking.configure()
+    tracking.require_reachable(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).is_file():
+        raise RnnlabError(f"no MLflow store at {uri} (run from the project root, or set MLFLOW_TRACKING_URI "
+                          "to the team's tracking server)")
+    name = f"{prefix}-{t.name}"
+    client = mlflow.MlflowClient()
+    if _registered(client, name, t) is None or _alias_version(client, name, alias) is None:
+        raise RnnlabError(f"MLflow registry at {tracking.redacted(uri)}: no {name}@{alias} yet "
+                          f"(run `dvc repro register@{t.name}` or `rnnlab register {t.name}`)")
+    return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
