@@ -40,3 +40,16 @@ def in_project(tmp_path, monkeypatch):
         (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# The longest modules first: with two xdist workers (pyproject addopts) the end-to-end pipeline
+# module runs on one worker from the start while every other module shares the second.
+LONGEST_FIRST = ("test_pipeline.py", "test_flows.py", "test_remote.py", "test_prefect_server.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its own order
