@@ -6,6 +6,7 @@ project root (artifacts under ./mlruns). `mlflow ui` in the project root shows t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -13,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
+
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: dvc.lock runs to megabytes
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 
@@ -105,12 +108,14 @@ def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str:
     """The md5 DVC recorded for an output path (what `dvc pull` would fetch), if locked."""
     if not lock.exists():
         return "unlocked"
-    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if out.get("path") == path:
-                return out.get("md5", "unknown")
-    return "unlocked"
+    return _locked_outputs(str(lock.resolve()), lock.stat().st_mtime_ns).get(path, "unlocked")
+
+
+@functools.lru_cache(maxsize=4)
+def _locked_outputs(lock: str, mtime_ns: int) -> dict[str, str]:
+    """path -> md5 of every output in dvc.lock (parsed once per version of the file: it is large)."""
+    stages = (yaml.load(Path(lock).read_text(encoding="utf-8"), Loader=_YamlLoader) or {}).get("stages", {})
+    return {out["path"]: out.get("md5", "unknown") for stage in stages.values() for out in stage.get("outs", [])}
 
 
 def dvc_experiment_tags() -> dict:
