@@ -118,7 +118,7 @@ class _GRUFunction(torch.autograd.Function):
         rz, n, ghn = x.new_empty(T, B, 2 * H), x.new_empty(T, B, H), x.new_empty(T, B, H)
         _gru_forward_loop(gi, hs, w_hh, b_hh, rz, n, ghn)
         ctx.save_for_backward(x, w_ih, w_hh, hs, rz, n, ghn)
-        return hs[1:], hs[T]
+        return hs[1:].clone(), hs[T].clone()  # own storage: callers may modify them in place
 
     @staticmethod
     @once_differentiable
@@ -177,7 +177,7 @@ class _RNNFunction(torch.autograd.Function):
         hs[0] = h0
         _rnn_forward_loop(pre, hs, w_hh)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
-        return hs[1:], hs[T]
+        return hs[1:].clone(), hs[T].clone()  # own storage: callers may modify them in place
 
     @staticmethod
     @once_differentiable

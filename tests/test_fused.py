@@ -87,6 +87,20 @@ def test_variable_lengths_padded_and_packed(pair):
     torch.testing.assert_close(h_new, h_ref)
 
 
+@pytest.mark.parametrize("pair", PAIRS, ids=["gru", "rnn"])
+def test_outputs_can_be_modified_in_place_as_torchs_can(pair):
+    ref, new = twins(*pair, torch.float64)
+    x = torch.randn(5, 2, 16, dtype=torch.float64)
+    results = []
+    for module in (ref, new):
+        xr = x.clone().requires_grad_()
+        out, h_n = module(xr)
+        out.mul_(2), h_n.add_(1)
+        (out.sum() + (h_n * h_n).sum()).backward()
+        results.append([out, h_n, xr.grad])
+    assert_equal(results[1], results[0], 1e-12)
+
+
 def test_gradcheck_of_the_layer_functions():
     torch.manual_seed(0)
     x = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
