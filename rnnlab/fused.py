@@ -32,7 +32,7 @@ ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_li
 
 
 def _script(fn):
-    """TorchScript takes the per-op interpreter cost out of the step loops (~25% of a GRU step here).
+    """TorchScript takes the per-op interpreter cost out of the step loops (15-25% of a GRU step here).
 
     torch.jit.script is deprecated in this torch (it still works): should it fail or go away,
     the same function runs as plain Python, slower but equal.
