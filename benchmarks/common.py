@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch
 
+from rnnlab.allocator import keep_freed_memory
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +35,8 @@ def parser(description: str, repeats: int, quick_repeats: int) -> argparse.Argum
 
 
 def setup(args: argparse.Namespace) -> argparse.Namespace:
-    """Apply --threads and resolve --repeats."""
+    """Apply --threads and resolve --repeats; the allocator set as the pipeline's stages set it."""
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     if args.repeats is None:
         args.repeats = args.quick_repeats if args.quick else args.default_repeats

@@ -8,8 +8,9 @@ gradient included, as the project's embedding needs it), no optimizer.
 Same shape for both: batch 64, length 50 (every sequence full length, so both sides do the
 same recurrent work), input 128, hidden 128. Ratio = project tokens/s / bare tokens/s, target >= 0.9.
 
-A second table splits the padded step into its parts, a third shows what two changes outside
-this script would give (Adam(fused=True); rnnlab.fused cells for GRU and RNN).
+The project's step uses Adam(fused=True) (training.adam) and, for GRU and Elman RNN, rnnlab.fused's
+layers (models.CELLS); bare is PyTorch's own nn.* layer. A second table splits the padded step into
+its parts, including what the default (multi-tensor) Adam would cost instead.
 
     .venv/bin/python -m benchmarks.step [--quick] [--repeats N] [--threads N] [--json PATH]
 """
@@ -28,15 +29,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from benchmarks import common
-from rnnlab import fused
-from rnnlab.models import CELLS, RecurrentClassifier, parse_variant
+from rnnlab import training
+from rnnlab.models import RecurrentClassifier, parse_variant
 
 VARIANTS = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru", "lstmx2", "cnn-lstm"]
 MODES = ["padded", "packed", "bucketed"]
 BATCH, LENGTH, EMBED, HIDDEN, VOCAB = 64, 50, 128, 128, 20000  # vocabulary: imdb_deck's max_size
 TARGET = 0.9
-WHAT_IF = ["padded, fused Adam", "padded, fused Adam + cell"]
-SPARSE = "padded, fused Adam, sparse emb."  # --sparse: tried, slower than dense + fused Adam here
+NN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}  # the baseline: PyTorch's own layers
+SPARSE = "padded, sparse emb."  # --sparse: tried, slower than dense + fused Adam here
 
 
 def data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -51,12 +52,11 @@ def project_model(variant: str, mode: str) -> RecurrentClassifier:
                                input_mode=mode).train()
 
 
-def project_step(model: nn.Module, batch, fused_adam: bool = False, optimizer_step: bool = True,
-                 sparse_embedding: bool = False):
-    """One step of training.fit's loop (its Adam: default settings, lr from params).
+def project_step(model: nn.Module, batch, optimizer_step: bool = True, sparse_embedding: bool = False):
+    """One step of training.fit's loop (its optimizer: training.adam).
 
-    What-ifs: fused_adam = Adam(fused=True); sparse_embedding = the embedding returns a sparse
-    gradient (only the batch's rows) updated by SparseAdam (lazy Adam: a different optimizer).
+    What-if: sparse_embedding = the embedding returns a sparse gradient (only the batch's rows)
+    updated by SparseAdam (lazy Adam: a different optimizer).
     """
     tokens, lengths, y = batch
     params = [p for p in model.parameters() if p.requires_grad]
@@ -65,7 +65,7 @@ def project_step(model: nn.Module, batch, fused_adam: bool = False, optimizer_st
         model.embedding.sparse = True
         opts.append(torch.optim.SparseAdam([model.embedding.weight], lr=1e-3))
         params = [p for p in params if p is not model.embedding.weight]
-    opts.insert(0, torch.optim.Adam(params, lr=1e-3, **({"fused": True} if fused_adam else {})))
+    opts.insert(0, training.adam(params, 1e-3))
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
@@ -90,7 +90,7 @@ def bare_step(variant: str, packed: bool = False):
     conv = None
     if arch.cnn:  # the same conv block as SequenceEncoder, so both sides run the LSTM on 25 steps
         conv = nn.Sequential(nn.Conv1d(EMBED, 128, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2, ceil_mode=True))
-    rnn = CELLS[arch.cell](EMBED, HIDDEN, num_layers=arch.layers or 1, batch_first=True,
+    rnn = NN_CELLS[arch.cell](EMBED, HIDDEN, num_layers=arch.layers or 1, batch_first=True,
                            bidirectional=arch.bidirectional)
     params = list(rnn.parameters()) + (list(conv.parameters()) if conv else [])
     x = torch.randn(BATCH, LENGTH, EMBED, requires_grad=True)
@@ -107,18 +107,6 @@ def bare_step(variant: str, packed: bool = False):
     return step
 
 
-def with_fused_cell(model: RecurrentClassifier) -> RecurrentClassifier:
-    """Swap the encoder's nn.GRU / nn.RNN for rnnlab.fused's equal, faster one (same weights)."""
-    rnn = model.encoder.rnn
-    kind = {nn.GRU: fused.GRU, nn.RNN: fused.RNN}.get(type(rnn))
-    if kind is not None:
-        new = kind(rnn.input_size, rnn.hidden_size, num_layers=rnn.num_layers, batch_first=True,
-                   bidirectional=rnn.bidirectional, dropout=rnn.dropout)
-        new.load_state_dict(rnn.state_dict())
-        model.encoder.rnn = new
-    return model
-
-
 def measure(variant: str, args) -> dict[str, float]:
     """Seconds per step of every contender for one variant, timed interleaved."""
     torch.manual_seed(0)
@@ -129,15 +117,11 @@ def measure(variant: str, args) -> dict[str, float]:
     padded = project_model(variant, "padded")
     fns["fwd+bwd"], opt = project_step(padded, batch, optimizer_step=False)
     fns["fwd+bwd"]()  # gradients exist, so the optimizer steps below do real work
-    fns["adam"] = opt.step
-    fused_opt = torch.optim.Adam([p for p in padded.parameters() if p.requires_grad], lr=1e-3, fused=True)
-    fns["adam fused"] = fused_opt.step
-    for name in WHAT_IF + ([SPARSE] if args.sparse else []):
-        if name.endswith("+ cell") and parse_variant(variant).cell not in ("gru", "rnn"):
-            continue
-        model = project_model(variant, "padded")
-        fns[name] = project_step(with_fused_cell(model) if name.endswith("+ cell") else model, batch,
-                                 fused_adam=True, sparse_embedding=name == SPARSE)[0]
+    fns["adam fused"] = opt.step
+    default_opt = torch.optim.Adam([p for p in padded.parameters() if p.requires_grad], lr=1e-3)
+    fns["adam"] = default_opt.step
+    if args.sparse:
+        fns[SPARSE] = project_step(project_model(variant, "padded"), batch, sparse_embedding=True)[0]
     return common.interleaved(fns, args.repeats, number=args.number, warmup=2)
 
 
@@ -159,7 +143,7 @@ def main() -> None:
         bare = tokens / t["bare"]
         for mode in MODES:
             rows.append(common.row(f"{variant} {mode}", tokens / t[mode], bare, "tok/s", TARGET))
-        for name in WHAT_IF + [SPARSE]:
+        for name in [SPARSE]:
             if name in t:
                 what_if.append(common.row(f"{variant} {name}", tokens / t[name], bare, "tok/s", TARGET))
         ms = lambda k: f"{t[k] * 1e3:.2f}"
@@ -171,13 +155,13 @@ def main() -> None:
     common.report(rows, args, f"Item 1: project training step vs bare nn.* forward+backward ({shape}; "
                   f"median of {args.repeats})", info, {"what_if": what_if, "seconds": raw})
     print()
-    print(common.plain_table(["variant", "bare fwd+bwd", "project fwd+bwd", "Adam step", "Adam fused step",
+    print(common.plain_table(["variant", "bare fwd+bwd", "project fwd+bwd", "default Adam step", "fused Adam step",
                               "project step", "step - bare", "bare packed", "project packed", "project bucketed"],
                              parts, "Where the step's time goes (ms per step; 'project fwd+bwd' = padded model with "
                              "embedding, head, loss, no optimizer; 'bare packed' = nn.* on a PackedSequence)"))
-    print()
-    print(common.table(what_if, "What-if (not the project's code today): Adam(fused=True); "
-                                "+ cell = rnnlab.fused.GRU/RNN in place of nn.GRU/RNN"))
+    if what_if:
+        print()
+        print(common.table(what_if, "What-if (not the project's code): sparse embedding gradient + SparseAdam"))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Callable
 
+from rnnlab.allocator import keep_freed_memory
 from rnnlab.errors import RnnlabError
 
 
@@ -15,6 +16,7 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
     if len(argv) != len(names):
         print(f"usage: {os.path.basename(sys.argv[0])} {' '.join(n.upper() for n in names)}", file=sys.stderr)
         sys.exit(2)
+    keep_freed_memory()
     try:
         fn(*argv)
     except RnnlabError as e:

@@ -310,7 +310,7 @@ def _scores(pa: np.ndarray, pl: np.ndarray, data: Data) -> dict:
 def fit(model: MultiTaskRNN, train: Data, val: Data, *, lr: float, batch_size: int, max_epochs: int, patience: int,
         seed: int, resume: Path | None = None, desc: str = "letters") -> training.FitResult:
     """Adam on the joint loss; early stopping on the validation joint loss, best weights kept; resumable."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = training.adam(model.parameters(), lr)
     shuffle = torch.Generator().manual_seed(seed)
 
     def train_epoch() -> dict:

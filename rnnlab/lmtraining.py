@@ -9,7 +9,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rnnlab import charlm
-from rnnlab.training import FitResult, fit_loop
+from rnnlab.training import FitResult, adam, fit_loop
 
 
 def _streams(ids: torch.Tensor, batch: int) -> torch.Tensor:
@@ -25,7 +25,7 @@ def fit_streams(model: charlm.CharLM, train: torch.Tensor, val: torch.Tensor, *,
 
     Each epoch starts the streams at a different random offset so chunk borders move.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -58,7 +58,7 @@ def fit_windows(model: charlm.CharLM, train: torch.Tensor, val: torch.Tensor, *,
                 window: int, max_epochs: int, patience: int, seed: int, resume: Path | None = None,
                 desc: str = "deck") -> FitResult:
     """The deck's formulation: every `window`-character slice (step 1) predicts the one character after it."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     starts = torch.arange(len(train) - window)

@@ -95,7 +95,7 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, logits: Callable[[s
 def fit_head(head: Head, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor], cfg, seed: int, resume,
              desc: str) -> training.FitResult:
     """The head alone on fixed sentence vectors (the frozen variant; the fine-tuned one's warm start)."""
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.head.lr)
+    optimizer = training.adam(head.parameters(), cfg.head.lr)
     n = len(y["train"])
     threads = torch.get_num_threads()
     # one thread: a 68k-parameter head gains nothing from more, and on a busy machine the
@@ -159,9 +159,9 @@ def run(variant: str) -> None:
                 return model.from_lower(*pad_states([states[split][i] for i in rows]))
             return model(*sbert.pad([ids[split][i] for i in rows], model.sbert.tokenizer.pad_token_id or 0))
 
-        optimizer = torch.optim.Adam([
+        optimizer = training.adam([
             {"params": [p for p in model.sbert.parameters() if p.requires_grad], "lr": ft.lr},
-            {"params": list(model.head.parameters()), "lr": ft.head_lr}])
+            {"params": list(model.head.parameters()), "lr": ft.head_lr}], ft.lr)
         val_order = sorted(range(len(ids["val"])), key=lambda i: (len(ids["val"][i]), i))
         result = _fit(model, optimizer, logits, y, lambda g: bucketed_order(lengths, ft.batch, g), val_order,
                       cfg, ft.max_epochs, torch.Generator().manual_seed(params.seed), resume, desc)

@@ -1,0 +1,128 @@
+"""Issue 7, item 5: the full default pipeline from nothing: wall time, time per stage, peak memory.
+
+Clones this checkout's HEAD into WORKDIR (its own empty DVC cache, so nothing is restored from a
+cache or run-cache), runs `dvc repro` there with the corpora mirror ($RNNLAB_MIRROR), and watches
+every stage process: its wall time (from DVC's "Running stage" lines) and its peak resident memory
+(the kernel's high-water mark VmHWM, read from /proc while the process lives, so no peak is missed
+between samples). Prints the slowest stages, the time per experiment and the largest peaks.
+
+    RNNLAB_MIRROR=../shared/corpora .venv/bin/python -m benchmarks.fullrun WORKDIR [--json PATH]
+
+Targets: <= 60 minutes for all five experiments, <= 4 GB peak for any stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks import common
+
+TARGET_MINUTES, TARGET_GB = 60, 4
+RUNNING = re.compile(r"Running stage '([^']+)'")
+EXPERIMENTS = ("sms", "imdb", "sentiment", "letters", "news", "poetry")  # stage-name prefixes
+
+
+def stage_peaks(project: Path, current: list[str], peaks: dict[str, int], stop: threading.Event) -> None:
+    """Sample /proc every 0.2 s: the largest VmHWM (kB) of any process running in `project`, per stage."""
+    while not stop.is_set():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{pid}/cwd") != str(project) or int(pid) == os.getpid():
+                    continue
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:  # gone, or not ours to read
+                continue
+            if b"stages/" not in cmd or not current:
+                continue
+            hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+            peaks[current[-1]] = max(peaks.get(current[-1], 0), hwm)
+        stop.wait(0.2)
+
+
+def run(project: Path) -> tuple[float, list[tuple[str, float]], dict[str, int]]:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    current: list[str] = []
+    starts: list[tuple[str, float]] = []
+    peaks: dict[str, int] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=stage_peaks, args=(project, current, peaks, stop), daemon=True)
+    watcher.start()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    for line in proc.stdout:
+        m = RUNNING.search(line)
+        if m:
+            current.append(m.group(1))
+            starts.append((m.group(1), time.perf_counter()))
+            print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {m.group(1)}", flush=True)
+        elif "ERROR" in line or "error:" in line:
+            print(line.rstrip(), flush=True)
+    proc.wait()
+    total = time.perf_counter() - t0
+    stop.set()
+    watcher.join()
+    if proc.returncode:
+        raise SystemExit(f"dvc repro failed in {project} (exit {proc.returncode})")
+    ends = [t for _, t in starts[1:]] + [t0 + total]
+    return total, [(name, end - start) for (name, start), end in zip(starts, ends)], peaks
+
+
+def experiment(stage: str) -> str:
+    """'imdb_full_train@x' -> 'imdb', 'register@sentiment' -> 'imdb', 'train@lstm-glove-packed' -> 'sms'."""
+    head, _, key = stage.partition("@")
+    if head in ("download", "register"):
+        return {"download": "download", "sentiment": "imdb"}.get(head if head == "download" else key, key)
+    found = next((e for e in EXPERIMENTS if head.startswith(e)), "sms")  # the SMS stages carry no prefix
+    return "imdb" if found == "sentiment" else found
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("workdir", type=Path, help="an empty or new directory for the clone")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    if not os.environ.get("RNNLAB_MIRROR"):
+        raise SystemExit("set RNNLAB_MIRROR to the corpora mirror (the run is timed without network)")
+    project = args.workdir.resolve() / "project"
+    subprocess.run(["git", "clone", "-q", str(common.ROOT), str(project)], check=True)
+    info = common.machine()
+    total, stages, peaks = run(project)
+    by_experiment: dict[str, float] = defaultdict(float)
+    for name, seconds in stages:
+        by_experiment[experiment(name)] += seconds
+    slowest = sorted(stages, key=lambda s: -s[1])[:15]
+    print()
+    print(common.plain_table(["experiment", "stages", "minutes"],
+                             [[e, sum(experiment(n) == e for n, _ in stages), f"{s / 60:.1f}"]
+                              for e, s in sorted(by_experiment.items(), key=lambda kv: -kv[1])],
+                             f"Full default pipeline from an empty cache: {total / 60:.1f} min, {len(stages)} stages"))
+    print()
+    print(common.plain_table(["stage", "minutes", "peak RSS MB"],
+                             [[n, f"{s / 60:.2f}", f"{peaks.get(n, 0) / 1024:.0f}"] for n, s in slowest], "Slowest stages"))
+    print()
+    biggest = sorted(peaks.items(), key=lambda kv: -kv[1])[:8]
+    print(common.plain_table(["stage", "peak RSS MB"], [[n, f"{kb / 1024:.0f}"] for n, kb in biggest], "Largest peaks"))
+    print(common.machine_line(info))
+    peak_gb = max(peaks.values(), default=0) / 1024 ** 2
+    print(f"target <= {TARGET_MINUTES} min: {'met' if total <= TARGET_MINUTES * 60 else 'NOT met'} ({total / 60:.1f} min); "
+          f"target <= {TARGET_GB} GB per stage: {'met' if peak_gb <= TARGET_GB else 'NOT met'} ({peak_gb:.2f} GB)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": info, "total_seconds": total, "stages": stages,
+                                         "peak_kb": peaks, "by_experiment": by_experiment}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
