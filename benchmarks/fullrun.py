@@ -88,22 +88,11 @@ def experiment(stage: str) -> str:
     return "imdb" if found == "sentiment" else found
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("workdir", type=Path, help="an empty or new directory for the clone")
-    p.add_argument("--json", type=Path, help="also write the figures here")
-    args = p.parse_args()
-    if not os.environ.get("RNNLAB_MIRROR"):
-        raise SystemExit("set RNNLAB_MIRROR to the corpora mirror (the run is timed without network)")
-    project = args.workdir.resolve() / "project"
-    subprocess.run(["git", "clone", "-q", str(common.ROOT), str(project)], check=True)
-    info = common.machine()
-    total, stages, peaks = run(project)
+def report(info: dict, total: float, stages: list[tuple[str, float]], peaks: dict[str, int]) -> None:
     by_experiment: dict[str, float] = defaultdict(float)
     for name, seconds in stages:
         by_experiment[experiment(name)] += seconds
     slowest = sorted(stages, key=lambda s: -s[1])[:15]
-    print()
     print(common.plain_table(["experiment", "stages", "minutes"],
                              [[e, sum(experiment(n) == e for n, _ in stages), f"{s / 60:.1f}"]
                               for e, s in sorted(by_experiment.items(), key=lambda kv: -kv[1])],
@@ -118,10 +107,29 @@ def main() -> None:
     peak_gb = max(peaks.values(), default=0) / 1024 ** 2
     print(f"target <= {TARGET_MINUTES} min: {'met' if total <= TARGET_MINUTES * 60 else 'NOT met'} ({total / 60:.1f} min); "
           f"target <= {TARGET_GB} GB per stage: {'met' if peak_gb <= TARGET_GB else 'NOT met'} ({peak_gb:.2f} GB)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("workdir", type=Path, nargs="?", help="an empty or new directory for the clone")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--from-json", type=Path, help="print the tables of an earlier run's --json file instead of running")
+    args = p.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        return report(saved["machine"], saved["total_seconds"], [tuple(s) for s in saved["stages"]], saved["peak_kb"])
+    if args.workdir is None or not os.environ.get("RNNLAB_MIRROR"):
+        raise SystemExit("give WORKDIR and set RNNLAB_MIRROR to the corpora mirror (the run is timed without network)")
+    project = args.workdir.resolve() / "project"
+    subprocess.run(["git", "clone", "-q", str(common.ROOT), str(project)], check=True)
+    info = common.machine()
+    total, stages, peaks = run(project)
+    print()
+    report(info, total, stages, peaks)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": info, "total_seconds": total, "stages": stages,
-                                         "peak_kb": peaks, "by_experiment": by_experiment}, indent=1))
+                                         "peak_kb": peaks}, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +41,16 @@ def build(config: dict) -> RecurrentClassifier:
                                conv_kernel=config.get("conv_kernel", 5))
 
 
+def load_weights(path: Path) -> dict:
+    """Tensors only: torch's weights-only unpickler refuses code a crafted file would run."""
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"unsupported GLOBAL ([\w.]+)", str(e), re.I)
+        raise RnnlabError(f"{path}: not a weights-only checkpoint, refused to load"
+                          f"{f' (it would call {refused.group(1)})' if refused else ''}") from None
+
+
 def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:
     model_dir = Path(model_dir)
     for name in (WEIGHTS, CONFIG, VOCAB):
@@ -50,7 +62,7 @@ def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:
         raise RnnlabError(f"{model_dir / VOCAB}: {len(vocab)} tokens but the checkpoint expects {config['vocab_size']}")
     model = build(config)
     try:
-        model.load_state_dict(torch.load(model_dir / WEIGHTS, weights_only=True))
+        model.load_state_dict(load_weights(model_dir / WEIGHTS))
     except RuntimeError as e:
         raise RnnlabError(f"{model_dir / WEIGHTS}: does not fit a {config['variant']} model ({str(e).splitlines()[0]})") from None
     return model.eval(), config, vocab

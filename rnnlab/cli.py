@@ -85,11 +85,37 @@ def _texts(args) -> list[str]:
         if not path.is_file():
             raise RnnlabError(f"{path}: no such file")
         texts = read_text(path)[0].splitlines()
+    elif args.texts:
+        texts = args.texts
     else:
-        texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+        texts = _decoded(sys.stdin.buffer.read(), "stdin").splitlines()
     if not texts:
         raise RnnlabError("nothing to classify: give texts, --file PATH, or lines on stdin")
+    for i, text in enumerate(texts, 1):
+        where = f"{args.file}: line {i}" if args.file else f"text {i}" if args.texts else f"stdin: line {i}"
+        _check_text(text, where, args.max_chars)
     return texts
+
+
+def _decoded(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise RnnlabError(f"{where}: not utf-8 at byte {e.start} (line {line})") from None
+
+
+def _check_text(text: str, where: str, max_chars: int) -> None:
+    """Refuse what cannot be a meant input: nothing, bytes that are not UTF-8, a whole file in one text."""
+    if not text.strip():
+        raise RnnlabError(f"{where}: empty text, nothing to classify")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # argv bytes that were not UTF-8 arrive as lone surrogates
+        raise RnnlabError(f"{where}: not utf-8 at character {e.start}") from None
+    if len(text) > max_chars:
+        raise RnnlabError(f"{where}: {len(text):,} characters, over the --max-chars limit of {max_chars:,} "
+                          "(a model reads only its first max_len tokens)")
 
 
 def _registry_settings() -> tuple[str, str]:
@@ -185,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("task", help="sms, sentiment, letters, news or poetry")
     pr.add_argument("texts", nargs="*", help="texts or poetry prompts (default: one per line on stdin)")
     pr.add_argument("--file", help="a UTF-8 file with one text per line")
+    pr.add_argument("--max-chars", type=int, default=100_000, help="refuse longer texts (default 100,000 characters)")
     pr.add_argument("--model-dir", help="a local model directory instead of the registry, e.g. models/sms/lstm-glove-packed")
     pr.add_argument("--alias", help="registry alias (default: registry.alias in params.yaml, else champion)")
     pr.add_argument("--length", type=int, default=400, help="poetry: characters to generate")

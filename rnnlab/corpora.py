@@ -82,6 +82,8 @@ def _frames(raw_dir: Path, spec: dict, read_one) -> pd.DataFrame:
             raise _undecodable(raw_dir / name, spec.get("encoding", "utf-8")) from None
         if split is not None:
             df["split"] = split
+        # where each row came from, for error messages (dropped before the table is returned)
+        df["_file"], df["_record"] = str(raw_dir / name), range(1, len(df) + 1)
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
 
@@ -115,7 +117,8 @@ def _records(rows: list[dict], path: Path, spec: dict) -> pd.DataFrame:
         if missing:
             raise RnnlabError(f"{path}: record {i} has no field {missing[0]!r}")
         text = ". ".join(str(row[f]).strip() for f in fields if str(row[f]).strip())
-        out.append({"text": text, "label": str(row[spec["label"]]), **{k: row.get(k) for k in spec.get("keep", [])}})
+        ident = {spec["id"]: row.get(spec["id"])} if spec.get("id") else {}
+        out.append({"text": text, "label": str(row[spec["label"]]), **ident, **{k: row.get(k) for k in spec.get("keep", [])}})
     return pd.DataFrame(out)
 
 
@@ -203,6 +206,44 @@ def _aclimdb(raw_dir: Path, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _where(df: pd.DataFrame, i: int, raw_dir: Path) -> str:
+    return f"{df.at[i, '_file']}: record {df.at[i, '_record']}" if "_file" in df else f"{raw_dir}: record {i + 1}"
+
+
+def _texts_present(df: pd.DataFrame, raw_dir: Path) -> pd.DataFrame:
+    """Every record needs a text: an empty or missing one is a broken file, not a row to drop quietly."""
+    text = df["text"].fillna("").astype(str)
+    blank = text.str.strip() == ""
+    if blank.any():
+        i = int(blank.idxmax())
+        raise RnnlabError(f"{_where(df, i, raw_dir)}: {'missing' if pd.isna(df.at[i, 'text']) else 'empty'} text "
+                          f"({int(blank.sum())} such record(s))")
+    return df.assign(text=text)
+
+
+def _unique_records(df: pd.DataFrame, raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """Where the corpus has its own record ids (parser `id`), they must be unique.
+
+    The same record repeated verbatim (HuffPost v3 has such copies) is kept once: left in, its copies
+    could land in train and test alike. The same id with a different text or label is an error.
+    """
+    if not spec.get("id"):
+        return df
+    if spec["id"] not in df:
+        raise RnnlabError(f"{raw_dir}: id field {spec['id']!r} (catalog parser `id`) is missing")
+    ids = df[spec["id"]].astype(str)
+    for _, group in df[ids.duplicated(keep=False)].groupby(ids):
+        first, *others = group.index
+        for i in others:
+            if (df.at[i, "text"], df.at[i, "label"]) != (df.at[first, "text"], df.at[first, "label"]):
+                raise RnnlabError(f"{_where(df, i, raw_dir)}: duplicate id {ids[i]!r} (first at record "
+                                  f"{df.at[first, '_record'] if '_file' in df else first + 1}) with a different text or label")
+    copies = int(ids.duplicated().sum())
+    if copies:
+        print(f"{raw_dir}: {copies} repeated record(s) with the same id kept once")
+    return df[~ids.duplicated()].reset_index(drop=True)
+
+
 READERS = {"tsv": _tsv, "csv": _csv, "jsonl": _jsonl, "json_records": _json_records, "gutenberg": _gutenberg,
            "poems": _poems, "stanzas": _stanzas, "fortune": _fortune, "aclimdb": _aclimdb}
 EXTRA = ("split", "lang", "book", "encoding", "rating", "year", "date")
@@ -228,11 +269,13 @@ def load_table(raw_dir: Path) -> tuple[pd.DataFrame, dict]:
         df = df[~df["label"].isin([str(x) for x in spec["drop_labels"]])]
     labels = {str(k): v for k, v in spec.get("labels", {}).items()}
     if labels:
-        unknown = sorted(set(df["label"]) - set(labels))
-        if unknown:
-            raise RnnlabError(f"{raw_dir}: unknown label(s) {unknown[:5]} (expected {sorted(labels)})")
+        unknown = ~df["label"].isin(list(labels))
+        if unknown.any():
+            i = unknown.idxmax()
+            raise RnnlabError(f"{_where(df, i, raw_dir)}: unknown label {df.at[i, 'label']!r} (expected one of "
+                              f"{sorted(labels)}; {int(unknown.sum())} such record(s))")
         df = df.assign(label=df["label"].map(labels))
-    df = df.reset_index(drop=True)
+    df = _unique_records(_texts_present(df.reset_index(drop=True), raw_dir), raw_dir, spec)
     df["id"] = [f"{source['corpus']}:{i}" for i in range(len(df))]
     keep = ["id", "text", "label", *[c for c in EXTRA if c in df.columns]]
     return df[keep], source

@@ -22,3 +22,6 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
     except RnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except FileNotFoundError as e:  # an input an earlier stage or the download should have made
+        print(f"error: {e.filename}: missing input (rerun the stage that makes it, e.g. `dvc repro`)", file=sys.stderr)
+        sys.exit(2)

@@ -42,8 +42,10 @@ def _attempt(url: str, part: Path, timeout: float) -> None:
         with open(part, "ab" if resumed else "wb") as f, \
                 tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=Path(url).name[:40],
                      leave=False, disable=None) as bar:
-            while chunk := resp.read(CHUNK):
+            # read1: whatever has arrived, flushed at once, so a killed process leaves the bytes it got
+            while chunk := resp.read1(CHUNK):
                 f.write(chunk)
+                f.flush()
                 bar.update(len(chunk))
             size = f.tell()
     if total is not None and size < total:

@@ -27,6 +27,17 @@ def _variant(name: str) -> str:
 
 
 Variant = Annotated[str, AfterValidator(_variant)]
+
+
+def _catalog_name(name: str) -> str:
+    from rnnlab import catalog
+
+    if catalog.CATALOG_FILE.exists() and name not in catalog.load():
+        raise ValueError(f"{name!r} is not in {catalog.CATALOG_FILE} (`rnnlab corpora list` lists them)")
+    return name
+
+
+CatalogName = Annotated[str, AfterValidator(_catalog_name)]  # a corpus, vectors or model named in catalog.yaml
 InputMode = Literal["packed", "padded", "bucketed"]
 EmbeddingKind = Literal["learned", "word2vec", "glove"]
 Fraction = Annotated[float, Field(gt=0, lt=0.5)]
@@ -67,7 +78,7 @@ class Embeddings(_Strict):
     kinds: list[EmbeddingKind] = Field(min_length=1)
     learned_dim: PosInt = 100
     word2vec: Word2Vec = Word2Vec()
-    glove: str = "glove_6b_50d"
+    glove: CatalogName = "glove_6b_50d"
     oov_scale: Annotated[float, Field(ge=0)] = 0.6
     freeze: bool = False
 
@@ -86,7 +97,7 @@ class Train(_Strict):
 
 
 class ClassifierTask(_Strict):
-    corpus: str
+    corpus: CatalogName
     split: Split
     vocab: Vocab = Vocab()
     max_len: PosInt = 50
@@ -136,7 +147,7 @@ class Generate(_Strict):
 
 
 class PoetryTask(_Strict):
-    corpus: str
+    corpus: CatalogName
     val_poems: PosInt = 4
     test_poems: PosInt = 4
     models: list[Literal["lstm", "gru", "rnn", "deck"]] = Field(min_length=1)
@@ -146,8 +157,8 @@ class PoetryTask(_Strict):
 
 
 class LettersCorpora(_Strict):
-    books: str = "gutenberg_letter_authors"  # catalog names; both fetched by the download stage
-    letters: str = "letters_sample"
+    books: CatalogName = "gutenberg_letter_authors"  # catalog names; both fetched by the download stage
+    letters: CatalogName = "letters_sample"
 
 
 class LettersSplit(_Strict):
@@ -161,7 +172,7 @@ class LettersTfidf(_Strict):
 
 
 class LettersSbert(_Strict):
-    model: str = "all_minilm_l6_v2"
+    model: CatalogName = "all_minilm_l6_v2"
     batch: PosInt = 64
     max_tokens: PosInt = 128
 
@@ -186,7 +197,7 @@ class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cu
 
 class LettersTask(_Strict):
     corpora: LettersCorpora = LettersCorpora()
-    glove: str = "glove_6b_50d"
+    glove: CatalogName = "glove_6b_50d"
     sbert: LettersSbert = LettersSbert()
     authors: list[str] = Field(min_length=2)  # the author head's classes; other authors' rows: language loss only
     lang_map: dict[str, str] = {}             # corpus language code -> label (Ibsen: no -> da)
@@ -235,8 +246,8 @@ class NewsScheduler(_Strict):
 
 
 class NewsTask(_Strict):
-    corpus: str
-    encoder: str
+    corpus: CatalogName
+    encoder: CatalogName
     split: Split
     max_rows: PosInt | None = None
     min_class_rows: Annotated[int, Field(ge=3)] = 10

@@ -39,13 +39,26 @@ def stratified(df: pd.DataFrame, val: float, test: float | str, seed: int, sourc
         if "split" not in df.columns or not (df["split"] == "test").any():
             raise RnnlabError(f"{source}: split.test is 'given' but the corpus has no rows with split == 'test'")
         rest, test_df = df[df["split"] != "test"], df[df["split"] == "test"]
+        if rest.empty:
+            raise RnnlabError(f"{source}: the train and val splits are empty (every row is in the corpus's test split)")
         val = val * len(df) / len(rest)  # val stays a fraction of the whole corpus
     else:
-        rest, test_df = train_test_split(df, test_size=test, stratify=df["label"], random_state=seed)
+        rest, test_df = _cut(df, test, seed, source, "test")
         val = val / (1 - test)
-    train_df, val_df = train_test_split(rest, test_size=val, stratify=rest["label"], random_state=seed)
+    train_df, val_df = _cut(rest, val, seed, source, "val")
     parts = {"train": train_df, "val": val_df, "test": test_df}
     return {k: v.sort_index().reset_index(drop=True) for k, v in parts.items()}
+
+
+def _cut(df: pd.DataFrame, fraction: float, seed: int, source: str, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, split) with every class in both, or one line saying why the rows left cannot give that."""
+    classes = df["label"].nunique()
+    n = len(df)
+    size = -(-fraction * n // 1)  # sklearn rounds the held-out part up
+    if size < classes or n - size < classes:
+        raise RnnlabError(f"{source}: {n} rows left after filtering cannot give the {name} split (split.{name}) and "
+                          f"the rest one row of each of {classes} classes; raise max_rows or relax the filters")
+    return train_test_split(df, test_size=fraction, stratify=df["label"], random_state=seed)
 
 
 def balance(parts: dict[str, pd.DataFrame]) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import warnings
 import subprocess
 from pathlib import Path
@@ -23,6 +24,13 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 def configure() -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow prints "View run at <tracking URI>" with any user:password in it; the stages name the run id
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # a server that goes away mid-run should cost seconds: MLflow's own default (7 retries, backoff
+    # factor 2, 120 s timeout) keeps a finished stage waiting about four minutes per request
+    for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")):
+        os.environ.setdefault(name, value)
     # the pyfunc wrapper is ours (cloudpickled by reference) and takes untyped DataFrames
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc\.utils\.data_validation")
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
@@ -46,6 +54,21 @@ def redacted(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
+def _health_request(uri: str):
+    """GET <uri>/health; credentials in the URI go into a Basic header (urllib cannot take them in the URL)."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    request = urllib.request.Request(urlunsplit(parts._replace(netloc=host)).rstrip("/") + "/health")
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    return request
+
+
 def require_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail in seconds, in one line, when a tracking server does not answer (MLflow itself retries for minutes)."""
     import urllib.error
@@ -56,7 +79,7 @@ def require_reachable(uri: str, timeout: float = 5.0) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+        with urllib.request.urlopen(_health_request(uri), timeout=timeout):
             return
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
@@ -124,8 +147,28 @@ def dvc_experiment_tags() -> dict:
     return {tag: os.environ[var] for tag, var in names.items() if os.environ.get(var)}
 
 
-def log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
-            tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
+_PASSWORD_IN_URL = re.compile(r"(://[^/\s:@]+):[^@\s/]*@")
+
+
+def scrub(text: str) -> str:
+    """Mask the password of every URL in text (MLflow's error messages quote the full request URL)."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
+class TrackingError(Exception):
+    """An MLflow call failed; the message is its first line with passwords masked."""
+
+
+def log_run(**run) -> str:
+    try:
+        return _log_run(**run)
+    except Exception as e:  # noqa: BLE001 - callers keep their outputs and print this one line
+        first = (str(e).splitlines() or [""])[0]
+        raise TrackingError(scrub(f"{type(e).__name__}: {first}")) from None
+
+
+def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
+             tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
     require_reachable(configure())
     import mlflow
 

@@ -44,7 +44,8 @@ def in_project(tmp_path, monkeypatch):
 
 # The longest modules first: with two xdist workers (pyproject addopts) the end-to-end pipeline
 # module runs on one worker from the start while every other module shares the second.
-LONGEST_FIRST = ("test_pipeline.py", "test_flows.py", "test_remote.py", "test_prefect_server.py")
+LONGEST_FIRST = ("test_pipeline.py", "test_faults.py", "test_flows.py", "test_remote.py", "test_prefect_server.py",
+                 "test_bad_input.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -66,6 +66,7 @@ FILES = {
 
 class Handler(BaseHTTPRequestHandler):
     hits: dict[str, int] = {}
+    ranges: list[int] = []  # where each /slow.txt request started
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -85,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(GOOD[: len(GOOD) // 3])
             return
+        if self.path == "/slow.txt":  # trickles, honouring "bytes=N-": long enough to kill a download mid-way
+            return self._slow(GOOD)
         data = FILES.get(self.path)
         if data is None:
             return self.send_error(404, "Not Found")
@@ -106,6 +109,21 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         self.wfile.write(data[start:])
+
+
+    def _slow(self, data: bytes) -> None:
+        rng = self.headers.get("Range")
+        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+        Handler.ranges.append(start)
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        for i in range(start, len(data), 64):
+            self.wfile.write(data[i:i + 64])
+            self.wfile.flush()
+            time.sleep(0.05)
 
 
 def serve() -> tuple[ThreadingHTTPServer, str]:

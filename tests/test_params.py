@@ -27,6 +27,8 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["sms"]["split"].update(test=0), r"params.yaml: sms.split.test: Input should be greater than 0 \(got 0\)"),
     (lambda d: d["download"].update(source_order=["ftp"]), r"download.source_order.0: Input should be 'mirror'"),
     (lambda d: d.pop("seed") and d.pop("download"), r"params.yaml: download: Field required$"),
+    (lambda d: d["sms"].update(corpus="sms_spamm"), r"params.yaml: sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml"),
+    (lambda d: d["news"].update(encoder="bert-base"), r"params.yaml: news.encoder: Value error, 'bert-base' is not in catalog.yaml"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):
     path = write(in_project, change)

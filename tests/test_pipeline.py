@@ -274,14 +274,24 @@ def test_predict_input_problems_are_one_line(project):
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
     model = ["sms", "--model-dir", "models/sms/lstm-glove-packed"]
     (path / "latin1.txt").write_bytes("ok\nçà va? gagné\n".encode("latin-1"))
-    (path / "big.txt").write_text("free " * 200_000 + "\n\n")  # 1 MB on one line, then an empty line
+    (path / "big.txt").write_text("ok\n" + "free " * 200_000 + "\n")  # 1 MB on line 2
+    (path / "gap.txt").write_text("ok\n\nsee you\n")
     cases = {("--file", "nope.txt"): "nope.txt: no such file",
-             ("--file", "latin1.txt"): "latin1.txt: not utf-8 at byte 3 (line 2)"}
+             ("--file", "latin1.txt"): "latin1.txt: not utf-8 at byte 3 (line 2)",
+             ("--file", "big.txt"): "big.txt: line 2: 1,000,000 characters, over the --max-chars limit of 100,000 "
+                                    "(a model reads only its first max_len tokens)",
+             ("--file", "gap.txt"): "gap.txt: line 2: empty text, nothing to classify",
+             ("fine", ""): "text 2: empty text, nothing to classify",
+             (b"caf\xe9".decode("utf-8", "surrogateescape"),): "text 1: not utf-8 at character 3"}
     for args, message in cases.items():
         done = subprocess.run([rnnlab, "predict", *model, *args], cwd=path, env=env, capture_output=True, text=True)
-        assert done.returncode == 2 and done.stderr.strip().endswith(message), done.stderr
-    rows = run([rnnlab, "predict", *model, "--file", "big.txt"], path, env).splitlines()
-    assert len([r for r in rows if r.startswith("{")]) == 2  # the 1 MB text and the empty one both classified
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0] == f"error: {message}", done.stderr
+        assert not done.stdout  # nothing classified before the refusal
+    done = subprocess.run([rnnlab, "predict", *model], input=b"ok\n\xff\n", cwd=path, env=env, capture_output=True)
+    assert done.returncode == 2 and done.stderr.decode().strip() == "error: stdin: not utf-8 at byte 3 (line 2)"
+    rows = run([rnnlab, "predict", *model, "--max-chars", "2000000", "--file", "big.txt"], path, env).splitlines()
+    assert len([r for r in rows if r.startswith("{")]) == 2  # with the limit raised, the 1 MB text is classified
 
 
 TASKS = ("sms", "sentiment", "letters", "news", "poetry")

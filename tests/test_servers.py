@@ -31,6 +31,24 @@ def groups_listening(*ports: int) -> set[int]:
             if any(f"--port {p}" in line for p in ports) and "pipelines.servers" not in line}
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the kernel's listening TCP sockets on this port (/proc/net/tcp and tcp6)."""
+    import ipaddress
+
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # the kernel prints each 32-bit word in host (little-endian) order
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                ip = ipaddress.ip_address(raw)
+                found.add(str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip))
+    return found
+
+
 def test_both_servers_answer_then_stop_with_their_process_groups(tmp_path):
     prefect_port, mlflow_port = free_port(), free_port()
     proc = start_servers(tmp_path, prefect_port, mlflow_port)
@@ -46,6 +64,8 @@ def test_both_servers_answer_then_stop_with_their_process_groups(tmp_path):
         assert get_json(f"http://127.0.0.1:{prefect_port}/api/health") is True
         assert get_json(f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/experiments/search",
                         {"max_results": 5})["experiments"][0]["name"] == "Default"
+        # loopback only: no socket of either server listens on a wildcard or outside address
+        assert listening_addresses(prefect_port) == {"127.0.0.1"} and listening_addresses(mlflow_port) == {"127.0.0.1"}
         groups = groups_listening(prefect_port, mlflow_port)
         assert len(groups) == 2 and proc.pid not in groups  # each server leads a group of its own
 

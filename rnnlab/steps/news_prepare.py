@@ -20,11 +20,16 @@ def joined_texts(raw_dir: Path, source: dict, fields: list[str], sep: str, label
     spec = catalog.entry(source["corpus"]).parser_of(source["source"])
     if spec.get("format") != "jsonl":
         raise RnnlabError(f"{source['corpus']}: news.text_fields needs a JSON-lines corpus (format is {spec.get('format')!r})")
-    rows = []
+    rows, seen = [], set()
     for name in ([spec["file"]] if "file" in spec else list(spec["files"])):
         for line in corpora.read_text(raw_dir / name)[0].splitlines():
             if line.strip():
-                rows.append(json.loads(line))
+                row = json.loads(line)
+                if spec.get("id"):  # a repeated record is kept once, as corpora.load_table keeps it
+                    if row.get(spec["id"]) in seen:
+                        continue
+                    seen.add(row.get(spec["id"]))
+                rows.append(row)
     if len(rows) != len(labels):
         raise RnnlabError(f"{raw_dir}: {len(rows)} records but the corpus table has {len(labels)} rows")
     out = []
@@ -56,6 +61,9 @@ def run() -> None:
     table = split.sample(table, cfg.max_rows, params.seed)
     table, dropped_after = _drop_small(table, cfg.min_class_rows)
     dropped.update(dropped_after)
+    if table["label"].nunique() < 2:
+        raise RnnlabError(f"params.yaml: news.min_class_rows={cfg.min_class_rows} leaves {table['label'].nunique()} of "
+                          f"{n_classes} classes in {raw_dir} (news.max_rows={cfg.max_rows}); a classifier needs two")
     parts = split.stratified(table, cfg.split.val, cfg.split.test, params.seed, str(raw_dir))
     labels = sorted(table["label"].unique())
     with atomic.output_dir(layout.prepared(TASK)) as out:
