@@ -32,9 +32,9 @@ def refused(done: subprocess.CompletedProcess) -> str:
     return lines[0].removeprefix("error: ")
 
 
-def nothing_written(project: Path, task: str) -> bool:
-    made = [p for p in (project / "data/prepared").glob("*")] + [p for p in (project / "metrics").rglob("*")]
-    return not made
+def nothing_written(project: Path) -> bool:
+    """No prepared split and no metrics file: a refused stage leaves nothing behind."""
+    return not [*(project / "data/prepared").glob("*"), *(project / "metrics").rglob("*")]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def set_params(project: Path, change) -> None:
 def test_bad_corpus_or_params_stop_prepare_in_one_line(project, broken, message):
     broken(project)
     assert message in refused(stage(project, "prepare", "sms"))
-    assert nothing_written(project, "sms")
+    assert nothing_written(project)
 
 
 def news_records(project: Path) -> list[dict]:
@@ -123,7 +123,7 @@ def test_the_same_id_with_another_text_is_refused(project):
     message = refused(stage(project, "news_prepare"))
     assert message == (f"{NEWS_FILE}: record 4: duplicate id {records[1]['link']!r} (first at record 2) "
                        "with a different text or label")
-    assert nothing_written(project, "news")
+    assert nothing_written(project)
 
 
 def test_a_record_repeated_verbatim_is_kept_once(project):
@@ -142,7 +142,7 @@ def test_a_filter_that_leaves_one_class_names_the_parameter(project):
     set_params(project, lambda d: d["news"].update(min_class_rows=3000))
     message = refused(stage(project, "news_prepare"))
     assert message.startswith("params.yaml: news.min_class_rows=3000 leaves 1 of 29 classes in data/raw/huffpost_sample")
-    assert nothing_written(project, "news")
+    assert nothing_written(project)
 
 
 def test_a_missing_embedding_file_is_named_and_nothing_is_written(project):

@@ -23,13 +23,13 @@ from prefect_fixtures import free_port, stop_group, wait_http
 from test_pipeline import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
-RUNS = ("gru-learned-packed", "lstm-learned-packed")
+RUNS = ("gru-learned-packed",)  # one variant keeps the two clean runs short
 TARGETS = tuple(f"evaluate@{r}" for r in RUNS)
 
 
 def tiny_params() -> dict:
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    params["sms"].update(models=["gru", "lstm"], seed_runs=[], extra_seeds=[])
+    params["sms"].update(models=["gru"], seed_runs=[], extra_seeds=[])
     params["sms"]["embeddings"].update(kinds=["learned"])
     return params
 
@@ -138,7 +138,7 @@ def runs_in(db: Path, name: str) -> list[tuple[str, str]]:
 
 def test_a_tracking_server_killed_mid_run_costs_no_outputs_and_no_secrets_leak(tiny, tmp_path):
     path, env, before = tiny
-    name = RUNS[1]
+    name = RUNS[0]
     db, port = tmp_path / "server.db", free_port()
     log = open(tmp_path / "mlflow.log", "w")
     server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",

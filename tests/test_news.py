@@ -61,7 +61,12 @@ def test_prepare_joins_headline_and_description_and_drops_tiny_classes(project, 
     assert balance["records"] == 9998 and balance["classes_in_corpus"] == 29
     labels = read(path / "data/prepared/news/corpus.json")["labels"]
     assert "WEDDINGS" in balance["dropped_classes"] and "WEDDINGS" not in labels and balance["classes"] == len(labels)
-    records = (mirror / "huffpost/News_Category_Dataset_v3.sample.jsonl").read_text().splitlines()
+    records, links = [], set()  # the file's records with repeats kept once, in order: what the ids number
+    for line in (mirror / "huffpost/News_Category_Dataset_v3.sample.jsonl").read_text().splitlines():
+        if json.loads(line)["link"] not in links:
+            links.add(json.loads(line)["link"])
+            records.append(line)
+    assert len(records) == 9998
     rows = pd.concat([pd.read_csv(path / f"data/prepared/news/{s}.csv", keep_default_na=False) for s in SPLITS])
     for row in rows.itertuples():
         record = json.loads(records[int(row.id.split(":")[1])])

@@ -74,7 +74,7 @@ def test_yaml_tags_that_would_run_code_are_refused(in_project, name):
     assert not marker.exists()
 
 
-def tar_with(*members: tarfile.TarInfo, data: bytes = b"x") -> Path:
+def tar_with(*members: tarfile.TarInfo, data: bytes = b"x") -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         for info in members:
