@@ -6,7 +6,9 @@ Why they are faster (benchmarks/kernels.py measures it):
     stay inside the per-step loop;
   * the backward pass is written by hand (a custom autograd Function), so a step costs one
     small matmul plus a few element-wise ops instead of PyTorch's per-op autograd graph;
-  * the loops run as TorchScript (no Python interpreter per op);
+  * the per-step loops are C++ (fused_steps.cpp, built once per machine by torch.utils.cpp_extension):
+    a step is one matmul plus one pass over the batch computing every gate, where separate ops
+    cost ~10-20 us each at batch 64. Without a compiler they run as TorchScript, slower but equal;
   * float32 matmuls go through oneDNN (torch.ops.mkldnn._linear_pointwise), which uses AVX-512
     on this AMD CPU; torch.mm goes through MKL, which runs only its AVX2 code on AMD (about
     half the speed for the big multiplies). The op is private: without it, torch.mm is used.
@@ -20,7 +22,11 @@ PackedSequence inputs, bias=False, relu RNNs and proj_size fall back to PyTorch'
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import warnings
+from pathlib import Path
 from typing import List, Optional, Union
 
 import torch
@@ -116,7 +122,7 @@ class _GRUFunction(torch.autograd.Function):
         hs = x.new_empty(T + 1, B, H)
         hs[0] = h0
         rz, n, ghn = x.new_empty(T, B, 2 * H), x.new_empty(T, B, H), x.new_empty(T, B, H)
-        _gru_forward_loop(gi, hs, w_hh, b_hh, rz, n, ghn)
+        _loops("gru_forward")(gi, hs, w_hh, b_hh, rz, n, ghn)
         ctx.save_for_backward(x, w_ih, w_hh, hs, rz, n, ghn)
         return hs[1:].clone(), hs[T].clone()  # own storage: callers may modify them in place
 
@@ -128,7 +134,7 @@ class _GRUFunction(torch.autograd.Function):
         dgi, dgh = x.new_empty(T, B, 3 * H), x.new_empty(T, B, 3 * H)
         dnext = d_hn.contiguous() if d_hn is not None else torch.zeros_like(hs[0])
         d_out = d_out.contiguous() if d_out is not None else None
-        dh0 = _gru_backward_loop(d_out, dnext, hs, rz, n, ghn, w_hh, dgi, dgh)
+        dh0 = _loops("gru_backward")(d_out, dnext, hs, rz, n, ghn, w_hh, dgi, dgh)
         dgi, dgh = dgi.view(T * B, 3 * H), dgh.view(T * B, 3 * H)
         dx = _linear(dgi, w_ih.t()).view_as(x)
         dw_ih = _weight_grad(dgi, x.reshape(T * B, -1))
@@ -167,6 +173,37 @@ SCRIPTED = all(isinstance(f, torch.jit.ScriptFunction) for f in (_gru_forward_lo
                                                                  _rnn_forward_loop, _rnn_backward_loop))
 
 
+@functools.cache
+def compiled_steps():
+    """The C++ step loops (torch.ops.rnnlab_fused), or None where they cannot be built.
+
+    Built on first use into torch's extension cache (~20 s once per machine and flags);
+    RNNLAB_FUSED_CPP=0 keeps the TorchScript loops.
+    """
+    if os.environ.get("RNNLAB_FUSED_CPP", "1") == "0":
+        return None
+    from torch.utils import cpp_extension
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    vector = ["-mavx2", "-mfma"] if capability in ("AVX2", "AVX512") else []
+    if capability == "AVX512":
+        vector += ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mprefer-vector-width=512"]
+    try:
+        print("rnnlab.fused: loading the C++ step loops (compiled on first use, ~20 s once per machine)", file=sys.stderr)
+        cpp_extension.load(name="rnnlab_fused_steps", sources=[str(Path(__file__).with_name("fused_steps.cpp"))],
+                           extra_cflags=["-O3", "-fno-trapping-math", *vector], is_python_module=False, verbose=False)
+        return torch.ops.rnnlab_fused
+    except Exception as e:  # noqa: BLE001 - no compiler, no ninja: the TorchScript loops are equal, only slower
+        warnings.warn(f"rnnlab.fused: C++ step loops unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                      "using TorchScript", stacklevel=2)
+        return None
+
+
+def _loops(name: str):
+    steps = compiled_steps()
+    return getattr(steps, name) if steps is not None else globals()[f"_{name}_loop"]
+
+
 class _RNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):
@@ -175,7 +212,7 @@ class _RNNFunction(torch.autograd.Function):
         pre = _linear(x.reshape(T * B, -1), w_ih, b_ih + b_hh).view(T, B, H)
         hs = x.new_empty(T + 1, B, H)
         hs[0] = h0
-        _rnn_forward_loop(pre, hs, w_hh)
+        _loops("rnn_forward")(pre, hs, w_hh)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
         return hs[1:].clone(), hs[T].clone()  # own storage: callers may modify them in place
 
@@ -187,7 +224,7 @@ class _RNNFunction(torch.autograd.Function):
         dpre = x.new_empty(T, B, H)
         dnext = d_hn.contiguous() if d_hn is not None else torch.zeros_like(hs[0])
         d_out = d_out.contiguous() if d_out is not None else None
-        dh0 = _rnn_backward_loop(d_out, dnext, hs, w_hh, dpre)
+        dh0 = _loops("rnn_backward")(d_out, dnext, hs, w_hh, dpre)
         dp = dpre.view(T * B, H)
         dx = _linear(dp, w_ih.t()).view_as(x)
         dw_ih = _weight_grad(dp, x.reshape(T * B, -1))

@@ -38,7 +38,12 @@ def configure() -> str:
         logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow.pyfunc" else logging.ERROR)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     import mlflow
+    from mlflow.utils import environment
 
+    # log_model compares the model's pins with every installed distribution's file list, 1.3-2.6 s
+    # per stage here; the pins are pyproject's own, so the check could only repeat what install enforced
+    if hasattr(environment, "warn_dependency_requirement_mismatches"):
+        environment.warn_dependency_requirement_mismatches = lambda requirements: None
     mlflow.set_tracking_uri(uri)
     return uri
 

@@ -20,7 +20,7 @@ import yaml
 from conftest import ROOT
 from http_fixtures import GOOD, Handler, serve, sha
 from prefect_fixtures import free_port, stop_group, wait_http
-from test_pipeline import make_project, project_env, run, small_params
+from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
 RUNS = ("gru-learned-packed",)  # one variant keeps the two clean runs short

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from test_pipeline import make_project, project_env, run, small_params
+from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
 TARGET = "evaluate@lstm-learned-packed"

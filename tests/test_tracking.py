@@ -2,8 +2,6 @@
 
 import multiprocessing
 import sqlite3
-import sys
-from pathlib import Path
 
 
 EXPERIMENTS = ["race-a", "race-b", "race-c"]  # three rounds: the race is lost often, not always
