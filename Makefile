@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
 	uv venv -q --allow-existing -p $(PY) $(VENV)
 	uv pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
+	# compile the fused GRU/RNN step loops now (~20 s) rather than inside the first training stage
+	$(BIN)/python -c "from rnnlab import fused; fused.compiled_steps()"
 	touch $@
 
 install: $(VENV)/.installed

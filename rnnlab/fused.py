@@ -7,11 +7,12 @@ Why they are faster (benchmarks/kernels.py measures it):
   * the backward pass is written by hand (a custom autograd Function), so a step costs one
     small matmul plus a few element-wise ops instead of PyTorch's per-op autograd graph;
   * the per-step loops are C++ (fused_steps.cpp, built once per machine by torch.utils.cpp_extension):
-    a step is one matmul plus one pass over the batch computing every gate, where separate ops
-    cost ~10-20 us each at batch 64. Without a compiler they run as TorchScript, slower but equal;
-  * float32 matmuls go through oneDNN (torch.ops.mkldnn._linear_pointwise), which uses AVX-512
-    on this AMD CPU; torch.mm goes through MKL, which runs only its AVX2 code on AMD (about
-    half the speed for the big multiplies). The op is private: without it, torch.mm is used.
+    a step is one BLAS call plus one vectorised pass over the batch computing every gate, where
+    separate ops cost ~10-20 us each at batch 64. Without a compiler they run as TorchScript,
+    slower but equal;
+  * the big float32 matmuls go through oneDNN (torch.ops.mkldnn._linear_pointwise, a private op)
+    on AMD CPUs, where MKL runs only its AVX2 code (about half the speed), and through MKL
+    (torch.mm) on Intel, where MKL is as fast and reads transposed operands without copying.
 
     GRU(...), RNN(...)           drop-in nn.GRU / nn.RNN subclasses (same parameters, state_dict)
     gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh)   one direction of one layer, time-major [T, B, *]
@@ -23,8 +24,10 @@ PackedSequence inputs, bias=False, relu RNNs and proj_size fall back to PyTorch'
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import List, Optional, Union
@@ -34,7 +37,21 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
-ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _cpu_vendor() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
+
+
+# MKL (torch.mm) runs only its AVX2 code on AMD CPUs, where oneDNN's AVX-512 is about twice as fast
+# for the big matmuls; on Intel MKL is as fast, and it takes transposed operands without a copy.
+# The choice depends on the machine only, so results stay identical run to run.
+ONEDNN = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+          and _cpu_vendor() != "GenuineIntel")
 
 
 def _script(fn):
@@ -71,8 +88,11 @@ _linear = _script(_linear_onednn if ONEDNN else _linear_plain)
 
 
 def _weight_grad(g: Tensor, x: Tensor) -> Tensor:
-    """g^T @ x for g [N, P], x [N, Q]: copying the smaller x^T beats multiplying by a transposed g."""
-    return _linear(x.t().contiguous(), g.t()).t()
+    """g^T @ x for g [N, P], x [N, Q]. oneDNN: copying the smaller x^T beats a transposed g (AMD);
+    MKL reads the transposed g in place, and the copy would cost as much as the product (Intel)."""
+    if ONEDNN:
+        return _linear(x.t().contiguous(), g.t()).t()
+    return torch.mm(g.t(), x)
 
 
 # ---------------------------------------------------------------- GRU
@@ -188,15 +208,33 @@ def compiled_steps():
     vector = ["-mavx2", "-mfma"] if capability in ("AVX2", "AVX512") else []
     if capability == "AVX512":
         vector += ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mprefer-vector-width=512"]
+    source = Path(__file__).with_name("fused_steps.cpp")
+    flags = ["-O3", "-fno-trapping-math", *vector]
+    # one build directory per source and flags: checkouts of different versions never rebuild each other's
+    name = "rnnlab_fused_steps_" + hashlib.sha256(source.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
     try:
+        build = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()) / name
+        build.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(build / "lock")
         print("rnnlab.fused: loading the C++ step loops (compiled on first use, ~20 s once per machine)", file=sys.stderr)
-        cpp_extension.load(name="rnnlab_fused_steps", sources=[str(Path(__file__).with_name("fused_steps.cpp"))],
-                           extra_cflags=["-O3", "-fno-trapping-math", *vector], is_python_module=False, verbose=False)
+        cpp_extension.load(name=name, sources=[str(source)], extra_cflags=flags, build_directory=str(build),
+                           is_python_module=False, verbose=False)
         return torch.ops.rnnlab_fused
     except Exception as e:  # noqa: BLE001 - no compiler, no ninja: the TorchScript loops are equal, only slower
         warnings.warn(f"rnnlab.fused: C++ step loops unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                       "using TorchScript", stacklevel=2)
         return None
+
+
+def _clear_stale_lock(lock: Path, max_age: float = 300) -> None:
+    """torch's build lock outlives a build killed midway, and every later build would wait on it
+    forever; a build takes ~20 s, so a lock five minutes old is a dead one."""
+    try:
+        if time.time() - lock.stat().st_mtime > max_age:
+            lock.unlink(missing_ok=True)
+            print(f"rnnlab.fused: removed {lock}, left by a build that was killed", file=sys.stderr)
+    except FileNotFoundError:
+        pass
 
 
 def _loops(name: str):

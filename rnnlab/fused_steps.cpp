@@ -1,22 +1,57 @@
 // The per-step loops of rnnlab/fused.py's GRU and Elman RNN, as one C++ function each.
 //
-// Why C++: at batch 64, hidden 128 a step's matmul takes ~30 us, while the ten element-wise
+// Why C++: at batch 64, hidden 128 a step's matmul takes ~20-40 us, while the ten element-wise
 // ops around it cost ~10-20 us each in dispatch and memory passes, TorchScript or not. Here each
-// step is one matmul (at::mm_out) plus a single pass over the batch that computes
-// every gate at once (biases included). exp is a Cephes-style polynomial the compiler vectorises (float32, ~2 ulp);
-// float64 uses std::exp / std::tanh so tests can compare with nn.GRU / nn.RNN at 1e-12.
+// step is one BLAS call plus a single pass over the batch that computes every gate at once
+// (biases included). exp is a Cephes-style polynomial the compiler vectorises (float32, ~1e-7
+// relative; -fno-trapping-math lets it if-convert the clamp); float64 uses std::exp / std::tanh,
+// so tests can compare with nn.GRU / nn.RNN at 1e-12.
 //
-// Built on first use by torch.utils.cpp_extension (rnnlab/fused_build.py); fused.py falls back to
-// its TorchScript loops when no compiler is at hand.
+// Built on first use by torch.utils.cpp_extension (rnnlab.fused.compiled_steps); fused.py falls
+// back to its TorchScript loops when no compiler is at hand.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+
+// The BLAS that torch.mm itself calls (MKL in the x86 wheels), by its Fortran name: calling it with
+// raw pointers skips the dispatcher and the per-step tensor views (~10 us a step at batch 64).
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+}
 
 namespace {
+
+// Column-major BLAS on row-major arrays: C = A B is computed as C^T = B^T A^T.
+inline void gemm(char ta, char tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float* c,
+                 int ldc) {
+  const float one = 1, zero = 0;
+  sgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &zero, c, &ldc);
+}
+inline void gemm(char ta, char tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb, double* c,
+                 int ldc) {
+  const double one = 1, zero = 0;
+  dgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &zero, c, &ldc);
+}
+
+// out [M, N] = a [M, K] @ w [N, K]^T, all row-major and contiguous
+template <typename T>
+void matmul_wt(int64_t M, int64_t N, int64_t K, const T* a, const T* w, T* out) {
+  gemm('T', 'N', N, M, K, w, K, a, K, out, N);
+}
+
+// out [M, N] = a [M, K] @ w [K, N], all row-major and contiguous
+template <typename T>
+void matmul_w(int64_t M, int64_t N, int64_t K, const T* a, const T* w, T* out) {
+  gemm('N', 'N', N, M, K, w, N, a, K, out, N);
+}
 
 inline float exp_approx(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // exp(88) is near FLT_MAX
@@ -80,14 +115,16 @@ void gru_gates(int64_t B, int64_t H, const T* gi, const T* gh, const T* b_hh, co
 void gru_forward(const at::Tensor& gi, const at::Tensor& hs, const at::Tensor& w_hh, const at::Tensor& b_hh,
                  const at::Tensor& rz, const at::Tensor& n, const at::Tensor& ghn) {
   const int64_t steps = gi.size(0), B = gi.size(1), H = hs.size(2);
-  at::Tensor gh = at::empty({B, 3 * H}, gi.options());
-  at::Tensor w_t = w_hh.t();
+  at::Tensor gh = at::empty({B, 3 * H}, gi.options()), w = w_hh.contiguous(), bias = b_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "gru_forward", [&] {
+    const scalar_t *gi_p = gi.const_data_ptr<scalar_t>(), *w_p = w.const_data_ptr<scalar_t>();
+    scalar_t *hs_p = hs.data_ptr<scalar_t>(), *gh_p = gh.data_ptr<scalar_t>(), *rz_p = rz.data_ptr<scalar_t>();
+    scalar_t *n_p = n.data_ptr<scalar_t>(), *ghn_p = ghn.data_ptr<scalar_t>();
     for (int64_t t = 0; t < steps; ++t) {
-      at::mm_out(gh, hs[t], w_t);  // addmm_out is up to 2x slower than mm_out at these shapes
-      gru_gates<scalar_t>(B, H, gi[t].const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
-                          b_hh.const_data_ptr<scalar_t>(), hs[t].const_data_ptr<scalar_t>(), rz[t].data_ptr<scalar_t>(), n[t].data_ptr<scalar_t>(),
-                          ghn[t].data_ptr<scalar_t>(), hs[t + 1].data_ptr<scalar_t>());
+      const scalar_t* h = hs_p + t * B * H;
+      matmul_wt<scalar_t>(B, 3 * H, H, h, w_p, gh_p);
+      gru_gates<scalar_t>(B, H, gi_p + t * B * 3 * H, gh_p, bias.const_data_ptr<scalar_t>(), h, rz_p + t * B * 2 * H,
+                          n_p + t * B * H, ghn_p + t * B * H, hs_p + (t + 1) * B * H);
     }
   });
 }
@@ -132,16 +169,21 @@ at::Tensor gru_backward(const c10::optional<at::Tensor>& d_out, const at::Tensor
                         const at::Tensor& rz, const at::Tensor& n, const at::Tensor& ghn, const at::Tensor& w_hh,
                         const at::Tensor& dgi, const at::Tensor& dgh) {
   const int64_t steps = n.size(0), B = n.size(1), H = n.size(2);
-  at::Tensor dnext = at::zeros_like(d_hn), dh_z = d_hn.clone();  // dh = dnext + dh_z (+ d_out)
+  at::Tensor dnext = at::zeros_like(d_hn), dh_z = d_hn.contiguous().clone(), w = w_hh.contiguous();
   const bool has_out = d_out.has_value() && d_out->defined();
   AT_DISPATCH_FLOATING_TYPES(n.scalar_type(), "gru_backward", [&] {
+    const scalar_t* d_out_p = has_out ? d_out->const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t *hs_p = hs.const_data_ptr<scalar_t>(), *rz_p = rz.const_data_ptr<scalar_t>();
+    const scalar_t *n_p = n.const_data_ptr<scalar_t>(), *ghn_p = ghn.const_data_ptr<scalar_t>();
+    const scalar_t* w_p = w.const_data_ptr<scalar_t>();
+    scalar_t *dgi_p = dgi.data_ptr<scalar_t>(), *dgh_p = dgh.data_ptr<scalar_t>();
+    scalar_t *dnext_p = dnext.data_ptr<scalar_t>(), *dh_z_p = dh_z.data_ptr<scalar_t>();
     for (int64_t t = steps - 1; t >= 0; --t) {
-      gru_gate_grads<scalar_t>(B, H, has_out ? (*d_out)[t].const_data_ptr<scalar_t>() : nullptr,
-                               dnext.const_data_ptr<scalar_t>(), hs[t].const_data_ptr<scalar_t>(),
-                               rz[t].const_data_ptr<scalar_t>(), n[t].const_data_ptr<scalar_t>(),
-                               ghn[t].const_data_ptr<scalar_t>(), dgi[t].data_ptr<scalar_t>(),
-                               dgh[t].data_ptr<scalar_t>(), dh_z.data_ptr<scalar_t>());
-      at::mm_out(dnext, dgh[t], w_hh);  // dh_prev = dgh @ W_hh + dh * z: the sum waits for the next step
+      gru_gate_grads<scalar_t>(B, H, has_out ? d_out_p + t * B * H : nullptr, dnext_p, hs_p + t * B * H,
+                               rz_p + t * B * 2 * H, n_p + t * B * H, ghn_p + t * B * H, dgi_p + t * B * 3 * H,
+                               dgh_p + t * B * 3 * H, dh_z_p);
+      // dh_prev = dgh @ W_hh + dh * z: the sum waits for the next step's pass
+      matmul_w<scalar_t>(B, H, 3 * H, dgh_p + t * B * 3 * H, w_p, dnext_p);
     }
   });
   return dnext.add_(dh_z);
@@ -157,13 +199,15 @@ void tanh_add_inplace(int64_t size, T* x, const T* pre) {
 
 // pre [T, B, H] (input side with both biases), hs [T+1, B, H] with hs[0] = h0; fills hs[1:].
 void rnn_forward(const at::Tensor& pre, const at::Tensor& hs, const at::Tensor& w_hh) {
-  const int64_t steps = pre.size(0);
-  at::Tensor w_t = w_hh.t();
+  const int64_t steps = pre.size(0), B = pre.size(1), H = pre.size(2);
+  at::Tensor w = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "rnn_forward", [&] {
+    const scalar_t *pre_p = pre.const_data_ptr<scalar_t>(), *w_p = w.const_data_ptr<scalar_t>();
+    scalar_t* hs_p = hs.data_ptr<scalar_t>();
     for (int64_t t = 0; t < steps; ++t) {
-      at::Tensor h = hs[t + 1];
-      at::mm_out(h, hs[t], w_t);
-      tanh_add_inplace<scalar_t>(h.numel(), h.data_ptr<scalar_t>(), pre[t].const_data_ptr<scalar_t>());
+      scalar_t* h_next = hs_p + (t + 1) * B * H;
+      matmul_wt<scalar_t>(B, H, H, hs_p + t * B * H, w_p, h_next);
+      tanh_add_inplace<scalar_t>(B * H, h_next, pre_p + t * B * H);
     }
   });
 }
@@ -180,15 +224,17 @@ void rnn_pre_grads(int64_t size, const T* d_out, const T* dnext, const T* h, T* 
 // Fills dpre [T, B, H]; returns dh0.
 at::Tensor rnn_backward(const c10::optional<at::Tensor>& d_out, const at::Tensor& d_hn, const at::Tensor& hs,
                         const at::Tensor& w_hh, const at::Tensor& dpre) {
-  const int64_t steps = dpre.size(0);
-  at::Tensor dnext = d_hn.clone();
+  const int64_t steps = dpre.size(0), B = dpre.size(1), H = dpre.size(2);
+  at::Tensor dnext = d_hn.contiguous().clone(), w = w_hh.contiguous();
   const bool has_out = d_out.has_value() && d_out->defined();
   AT_DISPATCH_FLOATING_TYPES(dpre.scalar_type(), "rnn_backward", [&] {
+    const scalar_t* d_out_p = has_out ? d_out->const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t *hs_p = hs.const_data_ptr<scalar_t>(), *w_p = w.const_data_ptr<scalar_t>();
+    scalar_t *dpre_p = dpre.data_ptr<scalar_t>(), *dnext_p = dnext.data_ptr<scalar_t>();
     for (int64_t t = steps - 1; t >= 0; --t) {
-      rnn_pre_grads<scalar_t>(dnext.numel(), has_out ? (*d_out)[t].const_data_ptr<scalar_t>() : nullptr,
-                              dnext.const_data_ptr<scalar_t>(), hs[t + 1].const_data_ptr<scalar_t>(),
-                              dpre[t].data_ptr<scalar_t>());
-      at::mm_out(dnext, dpre[t], w_hh);
+      rnn_pre_grads<scalar_t>(B * H, has_out ? d_out_p + t * B * H : nullptr, dnext_p, hs_p + (t + 1) * B * H,
+                              dpre_p + t * B * H);
+      matmul_w<scalar_t>(B, H, H, dpre_p + t * B * H, w_p, dnext_p);
     }
   });
   return dnext;

@@ -1,7 +1,7 @@
 """Faults, for real: `kill -9` of a download and of an evaluation, a tracking server killed while a
 stage logs to it, and two clean runs that must agree byte for byte.
 
-(`kill -9` during training: tests/test_pipeline.py::test_training_killed_with_sigkill_resumes_to_the_same_result.)
+(`kill -9` during training: tests/test_sms_pipeline.py::test_training_killed_with_sigkill_resumes_to_the_same_result.)
 """
 
 from __future__ import annotations

@@ -10,6 +10,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnlab import fused
 
 PAIRS = [(nn.GRU, fused.GRU), (nn.RNN, fused.RNN)]
+
+
+@pytest.fixture(params=["cpp", "torchscript"], autouse=True)
+def step_loops(request, monkeypatch):
+    """Every test runs on the C++ step loops and again on the TorchScript fallback."""
+    if request.param == "torchscript":
+        monkeypatch.setattr(fused, "compiled_steps", lambda: None)
+    return request.param
 CONFIGS = [{}, {"batch_first": True}, {"bidirectional": True, "batch_first": True}, {"num_layers": 2},
            {"num_layers": 2, "bidirectional": True}]
 
@@ -119,6 +127,27 @@ def test_unsupported_settings_fall_back_to_torch():
     torch.testing.assert_close(new(x)[0], ref(x)[0])
 
 
-def test_the_fast_paths_are_in_use():
-    """With the pinned torch the loops compile to TorchScript and float32 matmuls reach oneDNN."""
-    assert fused.SCRIPTED and fused.ONEDNN
+class TestThisMachine:
+    @pytest.fixture
+    def step_loops(self):
+        """As they are: no fallback forced."""
+
+    def test_the_fast_paths_are_in_use(self, step_loops):
+        """Here (g++ on the machine, the pinned torch) the step loops are the C++ ones, the fallback loops
+        compile to TorchScript, and the big matmuls take oneDNN on AMD and MKL on Intel."""
+        assert fused.compiled_steps() is not None and fused.SCRIPTED
+        assert fused.ONEDNN == (fused._cpu_vendor() != "GenuineIntel")
+
+
+def test_a_lock_left_by_a_killed_build_is_cleared_and_a_live_one_kept(tmp_path):
+    import os
+    import time
+
+    stale, live = tmp_path / "stale", tmp_path / "live"
+    for lock in (stale, live):
+        lock.write_text("")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fused._clear_stale_lock(stale)
+    fused._clear_stale_lock(live)
+    assert not stale.exists() and live.exists()
