@@ -9,7 +9,7 @@ Formulations, each checked against nn.* (outputs and all gradients, max relative
   nn.*        PyTorch's own layer (LSTM: oneDNN's fused LSTM kernel; GRU, RNN: ATen's cell loop)
   hoisted     all steps' input projections in one matmul, then a per-step loop of autograd ops
   hoisted+jit the same loop compiled with torch.jit.script (autograd still records every op)
-  fused       rnnlab.fused (GRU, RNN): hand-written backward, TorchScript loops, oneDNN matmuls
+  fused       rnnlab.fused (GRU, RNN): hand-written backward, C++ step loops (TorchScript fallback)
 
 The last table bounds any formulation built from matmul calls: the per-step h @ W_hh is a
 [64 x 128] x [128 x gates*128] multiply that cannot run at big-sgemm speed.
