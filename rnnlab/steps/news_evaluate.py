@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnlab import atomic, evaluation, layout, tracking
+from rnnlab import atomic, evaluation, layout, tracking, training
 from rnnlab.errors import RnnlabError
 from rnnlab.steps.news_common import (TASK, corpus_info, label_ids, load, logits_from_ids, sentence_vectors,
                                       settings, split_table)
@@ -46,7 +46,7 @@ def run(variant: str) -> None:
     if variant not in VARIANTS:
         raise RnnlabError(f"unknown news variant {variant!r} (expected one of {', '.join(VARIANTS)})")
     params, cfg = settings()
-    torch.use_deterministic_algorithms(True)
+    training.deterministic_algorithms()
     model_dir = layout.model_dir(TASK, variant)
     model, config = load(model_dir)
     info = corpus_info()
