@@ -11,22 +11,41 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+
+# The metrics below are sklearn's classification_report and confusion_matrix (zero_division=0),
+# computed here with numpy: importing sklearn.metrics costs 1.5 s (scipy.stats) in every evaluation
+# process, more than the evaluation itself. tests/test_evaluation.py checks them equal to sklearn's.
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """[true class, predicted class] counts over classes 0..n_classes-1."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)  # 0 where undefined, as zero_division=0
 
 
 def report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """sklearn's classification report, rounded so that equal runs give byte-equal files."""
-    rep = classification_report(y_true, y_pred, labels=range(len(labels)), target_names=labels,
-                                output_dict=True, zero_division=0)
+    """Per-class precision, recall, F1 and support, their macro and weighted averages, accuracy;
+    rounded so that equal runs give byte-equal files."""
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    tp, support, predicted = np.diag(cm).astype(float), cm.sum(1).astype(float), cm.sum(0).astype(float)
+    scores = {"precision": _ratio(tp, predicted), "recall": _ratio(tp, support),
+              "f1_score": _ratio(2 * tp, support + predicted)}
     rnd = lambda v: round(float(v), 6)
-    out = {"accuracy": rnd(rep.pop("accuracy"))}
-    for name, row in rep.items():
-        out[name.replace(" ", "_")] = {k.replace("-", "_"): (int(v) if k == "support" else rnd(v)) for k, v in row.items()}
+    out = {"accuracy": rnd(tp.sum() / max(len(np.asarray(y_true)), 1))}
+    for i, name in enumerate(labels):
+        out[name.replace(" ", "_")] = {**{k: rnd(v[i]) for k, v in scores.items()}, "support": int(support[i])}
+    weights = support / support.sum() if support.sum() else np.zeros(len(labels))  # np.average's weighting
+    out["macro_avg"] = {**{k: rnd(v.mean()) for k, v in scores.items()}, "support": int(support.sum())}
+    out["weighted_avg"] = {**{k: rnd((v * weights).sum()) for k, v in scores.items()}, "support": int(support.sum())}
     return out
 
 
 def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) -> np.ndarray:
-    cm = confusion_matrix(y_true, y_pred, labels=range(len(labels)))
+    cm = confusion_matrix(y_true, y_pred, len(labels))
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):

@@ -26,6 +26,7 @@ def project(tmp_path_factory, mirror):
     env = project_env(path, mirror)
     params = load_small_params()
     params["sms"].update(seed_runs=[], extra_seeds=[])  # the seed sweep: tests/test_sms_pipeline.py
+    params["news"]["variants"] = ["frozen"]  # the fine-tuned encoder: tests/test_news.py
     out = make_project(path, params, env)
     return path, env, out
 

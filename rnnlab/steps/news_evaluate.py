@@ -21,9 +21,8 @@ EXPERIMENT = "rnnlab-news"
 def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) -> None:
     """Counts, shaded by the share of each true class (rows): readable with thirty classes."""
     import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix
 
-    cm = confusion_matrix(y_true, y_pred, labels=range(len(labels)))
+    cm = evaluation.confusion_matrix(y_true, y_pred, len(labels))
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     size = max(4.5, 0.32 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
