@@ -212,8 +212,10 @@ class LettersTask(_Strict):
 
 
 class Attributions(_Strict):
-    n_steps: Annotated[int, Field(ge=8, le=1000)] = 64  # Riemann steps of Integrated Gradients
+    n_steps: Annotated[int, Field(ge=8, le=1000)] = 64  # Gauss-Legendre points per segment of the path
+    max_steps: Annotated[int, Field(ge=8, le=65536)] = 4096  # cap on the points of one attribution
     max_delta: Annotated[float, Field(gt=0)] = 0.05    # completeness check: |sum(attr) - (F(x) - F(baseline))|
+    strict: bool = False  # true: an attribution that misses max_delta fails the stage instead of being flagged
     sentences: list[str] = Field(min_length=1)
 
 

@@ -37,7 +37,7 @@ def test_attributions_are_complete_and_point_the_right_way(variant, input_mode):
     bad = attribution.attribute(model, config, vocab, "a terrible story", positive=1, n_steps=32, max_delta=0.02)
     assert good.prob > 0.8 and bad.prob < 0.2
     assert good.tokens == ["a", "great", "story"] and len(good.scores) == 3
-    assert good.delta <= 0.02 and bad.delta <= 0.02
+    assert good.delta <= 0.02 and bad.delta <= 0.02 and good.converged and bad.converged
     # completeness: attributions add up to P(x) - P(baseline)
     with torch.no_grad():
         base = torch.softmax(model(*pad([[0, 0, 0]], 12 if input_mode == "padded" else None)), 1)[0, 1].item()
@@ -45,10 +45,46 @@ def test_attributions_are_complete_and_point_the_right_way(variant, input_mode):
     assert good.scores[1] > bad.scores[1]  # "great" pushes towards positive more than "terrible" does
 
 
+def _steep(scale: float):
+    """The toy model with its head scaled up: P(positive) turns from 0 to 1 over a short stretch of the path."""
+    model, config, vocab = _trained("bilstm", "bucketed")
+    with torch.no_grad():
+        model.head.weight *= scale
+        model.head.bias *= scale
+    return model, config, vocab
+
+
+def test_adaptive_segments_meet_the_bound_where_a_uniform_rule_does_not():
+    from captum.attr import LayerIntegratedGradients
+
+    model, config, vocab = _steep(1000)
+    a = attribution.attribute(model, config, vocab, "a terrible story", positive=1, n_steps=64, max_delta=0.02)
+    assert a.converged and a.delta <= 0.02 and 64 < a.n_steps <= 4096
+    x, n = pad([vocab.encode("a terrible story")], None)
+    lig = LayerIntegratedGradients(lambda t, l: torch.softmax(model(t, l), 1), model.embedding)
+    _, uniform = lig.attribute(x, baselines=torch.zeros_like(x), additional_forward_args=(n,), target=1, n_steps=1024,
+                               return_convergence_delta=True)
+    assert float(uniform.abs().max()) > 0.5  # 1,024 evenly spaced points miss the step altogether
+
+
+def test_a_model_that_cannot_meet_the_bound_is_flagged_not_fatal(tmp_path):
+    model, config, vocab = _steep(1000)
+    a = attribution.attribute(model, config, vocab, "a terrible story", positive=1, n_steps=64, max_delta=0.02,
+                              max_steps=128)
+    assert not a.converged and a.delta > 0.02 and a.n_steps == 128
+    assert a.miss("imdb_deck/bilstm", 0.02).startswith("attributions of imdb_deck/bilstm for 'a terrible story': "
+                                                       "completeness delta")
+    page = attribution.page("t", ["bilstm"], [[a]])
+    assert "not converged: delta" in page and "128 steps" in page
+    attribution.plot(["bilstm"], [[a]], tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 0
+
+
 def test_pages_and_png(tmp_path):
     model, config, vocab = _trained("bilstm", "bucketed")
     rows = [[attribution.attribute(model, config, vocab, s, 1)] for s in ("a great film", "dull <b>")]
     page = attribution.page("t", ["bilstm"], rows)
     assert "P(positive) = <b>" in page and "&lt;b&gt;" in page and "<b>story</b>" not in page
+    assert "not converged" not in page
     attribution.plot(["bilstm"], rows, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

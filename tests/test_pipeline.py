@@ -185,3 +185,34 @@ def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(pro
                 break
         assert f"Comparing {len(runs())} Runs from 1 Experiment" in dom
         assert all(f"sms/{r}" in dom for r in runs()) and "test_accuracy" in dom
+
+
+def test_attributions_that_miss_the_bound_are_flagged_and_the_pipeline_goes_on(project):
+    """Last in this module: it reruns the attribution stages with a bound no model meets, then restores them."""
+    import yaml
+
+    path, env, _ = project
+    params_file = path / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["sentiment"]["attributions"].update(n_steps=8, max_steps=8, max_delta=1e-12)  # one 8-point rule
+    try:
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        out = run([sys.executable, "-m", "dvc", "repro", "sentiment_report"], path, env)
+        warnings = [line for line in out.splitlines() if line.startswith("warning: attributions of ")]
+        assert len(warnings) == 4 and all("completeness delta" in w and "8 steps" in w for w in warnings)
+        attrs = json.loads((path / "metrics/sentiment/attributions.json").read_text())
+        assert all(not r["converged"] and r["n_steps"] == 8 and r["delta"] > 1e-12 for rows in attrs.values() for r in rows)
+        assert (path / "results/attributions/index.html").read_text().count("not converged: delta") == 4
+        assert "**4 of 4 attributions missed the bound 1e-12**" in (path / "results/sentiment.md").read_text()
+
+        params["sentiment"]["attributions"]["strict"] = True  # opt in: a miss fails the stage, in one line
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        done = subprocess.run([sys.executable, "-m", "dvc", "repro", "sentiment_attributions"], cwd=path, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode != 0
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: attributions of ")]
+        assert errors == [next(e for e in errors if "imdb_deck/lstm-learned-bucketed for 'Masterpiece." in e)]
+    finally:
+        params_file.write_text(original)
+        run([sys.executable, "-m", "dvc", "repro", "sentiment_report"], path, env)

@@ -33,12 +33,22 @@ def _attribution_table(cfg) -> list[str]:
     runs = list(attrs)
     lines = ["| sentence | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
     for i, sentence in enumerate(cfg.attributions.sentences):
-        lines.append(f"| {sentence} | " + " | ".join(f"{attrs[r][i]['prob_positive']:.3f}" for r in runs) + " |")
+        lines.append(f"| {sentence} | " + " | ".join(_cell(attrs[r][i]) for r in runs) + " |")
     deck = " / ".join(f"{k.upper()} {v}" for k, v in DECK_MASTERPIECE.items())
-    worst = max(a["delta"] for r in runs for a in attrs[r])
-    return lines + ["", f"The deck's P(positive) for the first sentence: {deck}. Completeness check: the largest "
-                        f"|sum of attributions − (P(x) − P(baseline))| over all sentences and models is {worst:.1e} "
-                        f"(bound {cfg.attributions.max_delta})."]
+    everything = [a for r in runs for a in attrs[r]]
+    worst = max(a["delta"] for a in everything)
+    missed = sum(not a["converged"] for a in everything)
+    check = (f"all {len(everything)} attributions within the bound {cfg.attributions.max_delta}" if not missed else
+             f"**{missed} of {len(everything)} attributions missed the bound {cfg.attributions.max_delta}** "
+             f"(marked ⚠: their token scores do not add up to the change in P(positive))")
+    return lines + ["", f"The deck's P(positive) for the first sentence: {deck}. Completeness check "
+                        f"(adaptive Gauss–Legendre, {min(a['n_steps'] for a in everything)}–"
+                        f"{max(a['n_steps'] for a in everything)} steps per attribution): the largest "
+                        f"|sum of attributions − (P(x) − P(baseline))| is {worst:.1e}; {check}."]
+
+
+def _cell(a: dict) -> str:
+    return f"{a['prob_positive']:.3f}" + ("" if a["converged"] else f" ⚠ delta {a['delta']:.2g}")
 
 
 def text() -> str:
