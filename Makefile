@@ -20,10 +20,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# `rnnlab pipeline` renders dvc.yaml from params.yaml's tasks first: a task added there gets its stages
 run: install
+	rnnlab pipeline
 	dvc repro
 	rnnlab compare
-	@echo "Results: results/*.md (copied into README.md), results/compare.html, results/attributions/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "Results: results/*.md, results/compare.html, results/attributions/<task>/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
 	pytest

@@ -1,7 +1,7 @@
 """Issue 7, item 3: character LM, time to the deck's quality and peak memory.
 
-Both formulations train on the prepared Leopardi split with the pipeline's own functions and the
-params.yaml settings, each in its own process (so each peak RSS is its own):
+Both formulations train on the prepared Leopardi split (the first charlm task of params.yaml,
+`poetry`) with the pipeline's own functions and its settings, each in its own process (so each peak RSS is its own):
 
     deck     40-character one-hot windows, one target each, LSTM 128, batch 128 (lmtraining.fit_windows)
     project  streamed text, every character a target, state carried (lmtraining.fit_streams, lstm)
@@ -34,10 +34,10 @@ def child(kind: str, target: float | None, deck_epochs: int | None) -> None:
     import torch
 
     from rnnlab import charlm, lmtraining, params as P, training
-    from rnnlab.steps.poetry_train import load_texts
 
     params = P.load()
-    vocab, text = load_texts(("train", "val"))
+    task, cfg = next(iter(P.tasks_of(params, "charlm").items()))  # the Leopardi task (poetry)
+    vocab, text = charlm.load_texts(task, ("train", "val"))
     start, timeline = time.perf_counter(), []
     if kind == "idle":
         print(json.dumps({"kind": kind, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -57,12 +57,12 @@ def child(kind: str, target: float | None, deck_epochs: int | None) -> None:
     torch.set_num_threads(torch.get_num_threads())
     try:
         if kind == "deck":
-            c = params.poetry.deck
+            c = cfg.deck
             model = charlm.CharLM(len(vocab), "lstm", c.hidden)
             lmtraining.fit_windows(model, text["train"], text["val"], lr=c.lr, batch=c.batch, window=c.window,
                                    max_epochs=deck_epochs or c.max_epochs, patience=c.patience, seed=params.seed)
         else:
-            c = params.poetry.stream
+            c = cfg.stream
             model = charlm.CharLM(len(vocab), "lstm", c.hidden, 1, c.embed_dim, c.dropout)
             lmtraining.fit_streams(model, text["train"], text["val"], lr=c.lr, batch=c.batch, bptt=c.bptt,
                                    clip=c.clip, max_epochs=c.max_epochs, patience=c.patience, seed=params.seed)

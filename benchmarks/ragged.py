@@ -26,7 +26,7 @@ from benchmarks import common
 from rnnlab import layout
 from rnnlab.batching import batches
 from rnnlab.models import RecurrentClassifier
-from rnnlab.steps.train import load_split
+from rnnlab.classification import load_split
 from rnnlab.vocab import Vocabulary
 
 MAX_LEN, BATCH, VARIANT = 1000, 64, "bilstm-max"

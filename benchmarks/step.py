@@ -46,7 +46,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def project_model(variant: str, mode: str) -> RecurrentClassifier:
-    """The model as stages/train.py builds it (imdb_deck settings: hidden 128, dropout 0.3)."""
+    """The model as stages/classification/train.py builds it (imdb_deck settings: hidden 128, dropout 0.3)."""
     embedding = np.random.default_rng(0).normal(0, 0.1, (VOCAB, EMBED)).astype(np.float32)
     return RecurrentClassifier(embedding, variant, n_classes=2, hidden=HIDDEN, layers=1, dropout=0.3,
                                input_mode=mode).train()

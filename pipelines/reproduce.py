@@ -82,7 +82,7 @@ def summary_markdown(outcomes: list[dvcrun.StageOutcome], changes: list, seconds
 def reproduce(targets: list[str] | None = None, force: bool = False, project: str | None = None) -> dict:
     """Run `dvc repro` (optionally --force, optionally only TARGETS and their upstream) stage by stage.
 
-    targets: dvc.yaml stage names (e.g. `report`, `train@lstm-glove-packed`); empty = the whole pipeline.
+    targets: dvc.yaml stage names (e.g. `sms_report`, `sms_train@lstm-glove-packed`); empty = the whole pipeline.
     force: rerun stages even if their inputs did not change.
     project: the DVC project's directory (default: this checkout).
     """

@@ -1,7 +1,7 @@
 """Flow `sweep`: a grid of `dvc exp run` experiments run concurrently on a Dask cluster.
 
-    python -m pipelines.sweep --target evaluate@lstm-glove-packed --target evaluate@gru-glove-packed \
-        --param sms.train.hidden=32,64 --seeds 42,1 [--dask-address tcp://HOST:8786]
+    python -m pipelines.sweep --target sms_evaluate@lstm-glove-packed --target sms_evaluate@gru-glove-packed \
+        --param tasks.sms.train.hidden=32,64 --seeds 42,1 [--dask-address tcp://HOST:8786]
 
 Every experiment = one target stage x one combination of params x one seed, run by a Dask worker
 in its own clone of the baseline commit (rnnlab/experiments.py); workers share the DVC cache (one
@@ -32,8 +32,8 @@ from pipelines.settings import PROJECT
 from rnnlab import atomic, experiments as X, tracking
 from rnnlab.errors import RnnlabError
 
-DEFAULT_TARGETS = ["evaluate@lstm-glove-packed", "evaluate@gru-glove-packed"]
-DEFAULT_PARAMS = {"sms.train.hidden": [32, 64]}
+DEFAULT_TARGETS = ["sms_evaluate@lstm-glove-packed", "sms_evaluate@gru-glove-packed"]
+DEFAULT_PARAMS = {"tasks.sms.train.hidden": [32, 64]}
 DEFAULT_METRICS = ["accuracy", "macro_avg.f1_score"]
 
 
@@ -106,8 +106,8 @@ def sweep(targets: list[str] = DEFAULT_TARGETS, params: dict[str, list] = DEFAUL
           workdir: str | None = None, project: str | None = None) -> dict:
     """Run targets x params x seeds as DVC experiments on Dask and compare them.
 
-    targets: dvc.yaml stages to reproduce per experiment (the variants), e.g. evaluate@gru-glove-packed.
-    params: params.yaml path -> values to try, e.g. {"sms.train.hidden": [32, 64]}.
+    targets: dvc.yaml stages to reproduce per experiment (the variants), e.g. sms_evaluate@gru-glove-packed.
+    params: params.yaml path -> values to try, e.g. {"tasks.sms.train.hidden": [32, 64]}.
     seeds: values for the global `seed` (split and initialisation).
     metrics: keys of the target stage's metrics file to compare (dotted for nested).
     dask_address: a running Dask scheduler (tcp://host:8786); none = a LocalCluster of n_workers processes.
@@ -165,7 +165,7 @@ def _param(text: str) -> tuple[str, list]:
 
     key, sep, values = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--param {text!r}: expected PATH=V1,V2,... (e.g. sms.train.hidden=32,64)")
+        raise argparse.ArgumentTypeError(f"--param {text!r}: expected PATH=V1,V2,... (e.g. tasks.sms.train.hidden=32,64)")
     return key, [read_yaml(v) for v in values.split(",")]
 
 

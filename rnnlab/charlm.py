@@ -8,6 +8,7 @@ Two ways to train the same network (rnnlab/lmtraining.py):
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
@@ -114,33 +115,30 @@ def generate(model: CharLM, vocab: CharVocab, prompt: str, length: int = 400, te
 
 
 def save(model: CharLM, config: dict, vocab: CharVocab, out) -> None:
-    import io
     from pathlib import Path
 
-    from rnnlab import atomic
+    from rnnlab import atomic, modeldir
 
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic.write_bytes(Path(out) / "model.pt", buf.getvalue())
-    atomic.write_json(Path(out) / "config.json", config)
+    modeldir.save(model, {"kind": "charlm", **config}, out)
     atomic.write_json(Path(out) / "chars.json", vocab.itos)
 
 
 def load(model_dir) -> tuple[CharLM, dict, CharVocab]:
-    import json
     from pathlib import Path
 
-    from rnnlab.errors import RnnlabError
+    from rnnlab import modeldir
 
     d = Path(model_dir)
-    for name in ("model.pt", "config.json", "chars.json"):
-        if not (d / name).is_file():
-            raise RnnlabError(f"{d}: missing {name}; not a character-model directory")
-    config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    config = modeldir.read_config(d, also=("chars.json",))
     vocab = CharVocab(json.loads((d / "chars.json").read_text(encoding="utf-8"))[1:])
     model = CharLM(len(vocab), config["cell"], config["hidden"], config["layers"], config["embed_dim"], config["dropout"])
-    try:
-        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
-    except RuntimeError as e:
-        raise RnnlabError(f"{d / 'model.pt'}: does not fit the configured model ({str(e).splitlines()[0]})") from None
-    return model.eval(), config, vocab
+    return modeldir.load_into(model, d, "the configured model"), config, vocab
+
+
+def load_texts(task: str, names=("train", "val", "test")) -> tuple[CharVocab, dict]:
+    """A task's prepared character vocabulary and its encoded texts."""
+    from rnnlab import layout
+
+    d = layout.prepared(task)
+    vocab = CharVocab(json.loads((d / "chars.json").read_text(encoding="utf-8"))[1:])
+    return vocab, {n: vocab.encode((d / f"{n}.txt").read_text(encoding="utf-8")) for n in names}

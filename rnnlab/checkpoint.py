@@ -1,35 +1,28 @@
-"""A trained classifier on disk: weights, architecture and vocabulary side by side.
+"""A trained classifier on disk (rnnlab.modeldir's format): weights, architecture and vocabulary side by side.
 
 A model directory holds everything a prediction needs, so it can be copied, pulled with
-DVC or logged to MLflow as one unit. Weights are loaded with weights_only=True.
+DVC or logged to MLflow as one unit.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import pickle
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnlab import atomic
+from rnnlab import modeldir
 from rnnlab.batching import pad
 from rnnlab.errors import RnnlabError
 from rnnlab.models import RecurrentClassifier
 from rnnlab.vocab import Vocabulary
 
-WEIGHTS, CONFIG, VOCAB = "model.pt", "config.json", "vocab.json"
+WEIGHTS, CONFIG, VOCAB = modeldir.WEIGHTS, modeldir.CONFIG, "vocab.json"
 
 
 def save(model: RecurrentClassifier, config: dict, vocab_path: Path, out: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic.write_bytes(out / WEIGHTS, buf.getvalue())
-    atomic.write_json(out / CONFIG, config)
+    modeldir.save(model, {"kind": "classification", **config}, out)
     shutil.copyfile(vocab_path, out / VOCAB)
 
 
@@ -41,31 +34,13 @@ def build(config: dict) -> RecurrentClassifier:
                                conv_kernel=config.get("conv_kernel", 5))
 
 
-def load_weights(path: Path) -> dict:
-    """Tensors only: torch's weights-only unpickler refuses code a crafted file would run."""
-    try:
-        return torch.load(path, weights_only=True)
-    except pickle.UnpicklingError as e:
-        refused = re.search(r"unsupported GLOBAL ([\w.]+)", str(e), re.I)
-        raise RnnlabError(f"{path}: not a weights-only checkpoint, refused to load"
-                          f"{f' (it would call {refused.group(1)})' if refused else ''}") from None
-
-
 def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:
     model_dir = Path(model_dir)
-    for name in (WEIGHTS, CONFIG, VOCAB):
-        if not (model_dir / name).is_file():
-            raise RnnlabError(f"{model_dir}: missing {name}; not a model directory")
-    config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
+    config = modeldir.read_config(model_dir, also=(VOCAB,))
     vocab = Vocabulary.load(model_dir / VOCAB)
     if len(vocab) != config["vocab_size"]:
         raise RnnlabError(f"{model_dir / VOCAB}: {len(vocab)} tokens but the checkpoint expects {config['vocab_size']}")
-    model = build(config)
-    try:
-        model.load_state_dict(load_weights(model_dir / WEIGHTS))
-    except RuntimeError as e:
-        raise RnnlabError(f"{model_dir / WEIGHTS}: does not fit a {config['variant']} model ({str(e).splitlines()[0]})") from None
-    return model.eval(), config, vocab
+    return modeldir.load_into(build(config), model_dir, f"a {config['variant']} model"), config, vocab
 
 
 class Predictor:

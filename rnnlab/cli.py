@@ -143,7 +143,8 @@ def _served(args):
 def predict(args) -> None:
     from rnnlab import registry
 
-    registry.task(args.task)  # an unknown task is one line before anything loads
+    if not args.model_dir:
+        registry.task(args.task)  # an unknown task is one line before anything loads
     texts = _texts(args)
     predictor, source = _served(args)
     print(f"model: {source}", file=sys.stderr)
@@ -158,10 +159,10 @@ def predict(args) -> None:
 
 def register(args) -> None:
     from rnnlab import registry
-    from rnnlab.steps import register as step
 
-    for task in args.tasks or list(registry.TASKS):
-        step.run(task)
+    prefix, alias = _registry_settings()
+    for name in args.tasks or list(registry.tasks()):
+        registry.register_champion(name, prefix, alias)
 
 
 def remote(args) -> None:
@@ -182,6 +183,19 @@ def compare(args) -> None:
     rows = sum(len(t) for t in tables.values())
     linked = sum(1 for t in tables.values() for r in t if r.run_id)
     print(f"{args.out}: {rows} variants in {len(tables)} tasks, {linked} linked to their MLflow run")
+
+
+def pipeline(args) -> None:
+    from rnnlab import dvcyaml
+
+    if args.check:
+        if dvcyaml.DVC_YAML.read_text(encoding="utf-8") != dvcyaml.render():
+            raise RnnlabError(f"{dvcyaml.DVC_YAML}: stale against params.yaml and stages/**/stages.yaml "
+                              "(run `rnnlab pipeline`)")
+        print(f"{dvcyaml.DVC_YAML}: current")
+        return
+    changed = dvcyaml.write()
+    print(f"{dvcyaml.DVC_YAML}: {'rewritten' if changed else 'already current'}")
 
 
 def generate(args) -> None:
@@ -208,7 +222,8 @@ def parser() -> argparse.ArgumentParser:
     ci.set_defaults(fn=corpora_cite)
     pr = sub.add_parser("predict", help="labels with probabilities (poetry: a continuation) from the task's "
                                         "registered champion in MLflow, or from --model-dir")
-    pr.add_argument("task", help="sms, sentiment, letters, news or poetry")
+    pr.add_argument("task", help="a task registered by the pipeline (e.g. sms, sentiment, letters, news, poetry); "
+                                 "with --model-dir, only a label")
     pr.add_argument("texts", nargs="*", help="texts or poetry prompts (default: one per line on stdin)")
     pr.add_argument("--file", help="a UTF-8 file with one text per line")
     pr.add_argument("--max-chars", type=int, default=100_000, help="refuse longer texts (default 100,000 characters)")
@@ -232,6 +247,10 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--mlflow-url", help="the MLflow UI the links open (default: a tracking server's URI, "
                                          "else http://127.0.0.1:5000 as `mlflow ui` serves)")
     cp.set_defaults(fn=compare)
+    pl = sub.add_parser("pipeline", help="render dvc.yaml from params.yaml's tasks and the stage templates "
+                                         "(after adding or removing a task)")
+    pl.add_argument("--check", action="store_true", help="only say whether dvc.yaml is current (exit 2 if not)")
+    pl.set_defaults(fn=pipeline)
     g = sub.add_parser("generate", help="continue a prompt with a trained character model")
     g.add_argument("model_dir", help="e.g. models/poetry/lstm")
     g.add_argument("--prompt", default="Ognuno sta solo sul cuor della terra\n", help="\\n for a line break")

@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnlab import layout, tracking
+from rnnlab import layout, metricsfile, tracking
 
 OUT = layout.RESULTS / "compare.html"
 
@@ -30,20 +30,12 @@ class Section:
     champion_of: str | None = None  # registry task whose champion this folder's variants compete for
 
 
-SECTIONS = [
-    Section("sms", "SMS spam", {"macro F1": "macro_avg.f1_score", "accuracy": "accuracy",
-                                "spam F1": "spam.f1_score"}, champion_of="sms"),
-    Section("imdb_full", "IMDB sentiment, whole reviews", {"accuracy": "accuracy", "macro F1": "macro_avg.f1_score"},
-            champion_of="sentiment"),
-    Section("imdb_deck", "IMDB sentiment, the deck's setup", {"accuracy": "accuracy",
-                                                              "macro F1": "macro_avg.f1_score"}),
-    Section("letters", "Letters: author + language", {"author macro F1": "author_macro_f1",
-                                                      "author accuracy": "author_accuracy",
-                                                      "language accuracy": "lang_accuracy"}, champion_of="letters"),
-    Section("news", "News category", {"macro F1": "macro_f1", "accuracy": "accuracy"}, champion_of="news"),
-    Section("poetry", "Leopardi character LM", {"validation bits/char": "val_bpc", "test bits/char": "test_bpc"},
-            lower_is_better=True, champion_of="poetry"),
-]
+def sections() -> list[Section]:
+    """One section per task of params.yaml that trains models, in params order."""
+    from rnnlab import kinds
+
+    return [Section(t.name, t.title, t.columns, not t.kind.higher_is_better, t.registered_as)
+            for t in kinds.trained_tasks().values()]
 
 
 @dataclass
@@ -58,24 +50,16 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
-def _get(d: dict, key: str) -> float | None:
-    for part in key.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return float(d) if isinstance(d, (int, float)) else None
-
-
 def rows(section: Section) -> list[Row]:
     out = []
     for path in sorted((layout.METRICS / section.folder).glob("*.json")):
         model_dir = layout.model_dir(section.folder, path.stem)
         if not model_dir.is_dir():
             continue  # balance.json, split.json: not a variant
-        metrics = json.loads(path.read_text(encoding="utf-8"))
+        metrics = metricsfile.read(path)
         trained_path = model_dir / "train.json"
         trained = json.loads(trained_path.read_text(encoding="utf-8")) if trained_path.is_file() else {}
-        out.append(Row(path.stem, {h: _get(metrics, k) for h, k in section.columns.items()},
+        out.append(Row(path.stem, {h: metricsfile.value(metrics, k) for h, k in section.columns.items()},
                        trained.get("train_seconds"), trained.get("parameters")))
     first = next(iter(section.columns))
     sign = 1 if section.lower_is_better else -1
@@ -186,20 +170,21 @@ def build(out: Path = OUT, ui: str | None = None) -> dict:
     """Write the page; return {folder: [rows]} for callers that check it."""
     tracking.require_reachable(tracking.configure())
     ui = (ui or default_ui()).rstrip("/")
-    sections, tables = [], {}
-    for section in SECTIONS:
+    parts, tables = [], {}
+    all_sections = sections()
+    for section in all_sections:
         table = rows(section)
         if not table:
             continue
         link_runs(section, table)
         mark_champion(section, table)
         tables[section.folder] = table
-        sections.append(_section_html(section, table, ui))
-    nav = " · ".join(f'<a href="#{s.folder}">{html.escape(s.title)}</a>' for s in SECTIONS if s.folder in tables)
+        parts.append(_section_html(section, table, ui))
+    nav = " · ".join(f'<a href="#{s.folder}">{html.escape(s.title)}</a>' for s in all_sections if s.folder in tables)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>rnnlab: every variant</title>"
             f"<style>{STYLE}</style></head><body><h1>rnnlab: every task, every variant</h1>"
             f"<p>From the versioned metrics files; runs from the MLflow store {html.escape(tracking.redacted(tracking.configure()))}"
-            f" (UI {html.escape(ui)}). ★ = the registered champion (red bar).</p><p>{nav}</p>{''.join(sections)}"
+            f" (UI {html.escape(ui)}). ★ = the registered champion (red bar).</p><p>{nav}</p>{''.join(parts)}"
             "</body></html>")
     from rnnlab import atomic
 

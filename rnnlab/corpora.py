@@ -3,21 +3,27 @@
 How to read each corpus is data in catalog.yaml (`parser`), so a corpus in a known format
 needs a catalog entry, not code. Extra columns a corpus brings (split, lang, book, ...) are
 kept when the parser lists them.
+
+Packaged corpora often ship one record per file (`json_files`, `text_files`): the label and an
+optional `group` (a thread, a sender: records that must stay in one split) come from a field,
+the parent folder or a regular expression on the file name. `email_body` keeps only the body
+of an RFC-822 message and `strip` cuts regular expressions out of every text.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import email
+import html
 import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from rnnlab import catalog
+from rnnlab import archives, catalog
 from rnnlab.errors import RnnlabError
-
 
 DECLARED = re.compile(r"^Character set encoding:\s*([\w.-]+)", re.M | re.I)
 
@@ -111,14 +117,16 @@ def _csv(raw_dir: Path, spec: dict) -> pd.DataFrame:
 
 def _records(rows: list[dict], path: Path, spec: dict) -> pd.DataFrame:
     fields = spec["text"]
+    group = [spec["group"]] if spec.get("group") else []
     out = []
     for i, row in enumerate(rows, 1):
-        missing = [f for f in [*fields, spec["label"]] if f not in row]
+        missing = [f for f in [*fields, spec["label"], *group] if f not in row]
         if missing:
             raise RnnlabError(f"{path}: record {i} has no field {missing[0]!r}")
         text = ". ".join(str(row[f]).strip() for f in fields if str(row[f]).strip())
         ident = {spec["id"]: row.get(spec["id"])} if spec.get("id") else {}
-        out.append({"text": text, "label": str(row[spec["label"]]), **ident, **{k: row.get(k) for k in spec.get("keep", [])}})
+        out.append({"text": text, "label": str(row[spec["label"]]), **ident, **{k: row.get(k) for k in spec.get("keep", [])},
+                    **{g: row[g] for g in group}})
     return pd.DataFrame(out)
 
 
@@ -137,6 +145,118 @@ def _jsonl(raw_dir: Path, spec: dict) -> pd.DataFrame:
 
 def _json_records(raw_dir: Path, spec: dict) -> pd.DataFrame:
     return _frames(raw_dir, spec, lambda p: _records(json.loads(read_text(p)[0]), p, spec))
+
+
+def _tree_files(root: Path, spec: dict) -> list[Path]:
+    """The record files below parser `dir` that match `glob` (default: all), in path order."""
+    if not root.is_dir():
+        raise RnnlabError(f"{root}: missing (fetch the corpus again)")
+    pattern = spec.get("glob", "**")
+    rels = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return [root / rel for rel in rels if archives.glob_match(pattern, rel)]
+
+
+def _pick(spec: dict, what: str, path: Path, root: Path, fields: dict) -> str:
+    """A one-record file's label or group: from a field, its parent folder, or a regex on its name (group 1 if any)."""
+    how = spec.get(f"{what}_from", "field")
+    if how == "folder":
+        if path.parent == root:
+            raise RnnlabError(f"{path}: no folder below {root.name}/ to take the {what} from ({what}_from: folder)")
+        return path.parent.name
+    if how == "filename":
+        found = re.search(spec[what], path.name)
+        if not found:
+            raise RnnlabError(f"{path}: the file name does not match the {what} pattern '{spec[what]}'")
+        return found.group(1) if found.re.groups else found.group(0)
+    if spec[what] not in fields:
+        raise RnnlabError(f"{path}: no field {spec[what]!r} (the {what})")
+    return _field_text(fields[spec[what]], path, spec[what])
+
+
+def _field_text(value, path: Path, field: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return "\n".join(str(v) for v in value)
+    raise RnnlabError(f"{path}: field {field!r} is not text (a JSON {type(value).__name__})")
+
+
+def _one_per_file(raw_dir: Path, spec: dict, read) -> pd.DataFrame:
+    """One record per file; read(path) -> (text, fields of the record)."""
+    root = raw_dir / spec["dir"]
+    grouped = "group" in spec or "group_from" in spec
+    rows = []
+    for path in _tree_files(root, spec):
+        text, fields = read(path)
+        # _record 0: the file is the record, so messages name the file alone
+        row = {"text": text, "label": _pick(spec, "label", path, root, fields), "_file": str(path), "_record": 0}
+        if grouped:
+            row["group"] = _pick(spec, "group", path, root, fields)
+        if spec.get("id"):
+            row[spec["id"]] = fields.get(spec["id"])
+        rows.append({**row, **{k: fields.get(k) for k in spec.get("keep", [])}})
+    if not rows:
+        raise RnnlabError(f"{root}: no file matches {spec.get('glob', '**')!r}")
+    return pd.DataFrame(rows)
+
+
+def _json_files(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    fields = spec["text"] if isinstance(spec["text"], list) else [spec["text"]]
+
+    def one(path: Path) -> tuple[str, dict]:
+        try:
+            record = json.loads(read_text(path, spec.get("encoding", "utf-8"))[0])
+        except json.JSONDecodeError as e:
+            raise RnnlabError(f"{path}: not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+        if not isinstance(record, dict):
+            raise RnnlabError(f"{path}: not a JSON object (a JSON {type(record).__name__})")
+        missing = [f for f in fields if f not in record]
+        if missing:
+            raise RnnlabError(f"{path}: no field {missing[0]!r} (the text)")
+        if spec.get("email_body"):  # the field holds a whole message, already decoded from the JSON
+            return _email_body(_field_text(record[fields[0]], path, fields[0]).encode("utf-8"), path, "utf-8", False), record
+        texts = [_field_text(record[f], path, f).strip() for f in fields]
+        return ". ".join(t for t in texts if t), record
+    return _one_per_file(raw_dir, spec, one)
+
+
+def _text_files(raw_dir: Path, spec: dict) -> pd.DataFrame:
+    encoding = spec.get("encoding", "utf-8")
+    if spec.get("email_body"):  # bytes: each part is decoded with the charset it declares
+        return _one_per_file(raw_dir, spec, lambda p: (_email_body(p.read_bytes(), p, encoding, True), {}))
+    return _one_per_file(raw_dir, spec, lambda p: (read_text(p, encoding)[0], {}))
+
+
+def _email_body(data: bytes, path: Path, charset: str, declared: bool) -> str:
+    """The body of an RFC-822 message: its text/plain parts (else text/html without tags), quoted-printable
+    and base64 undone, attachments left out. The stdlib parser only parses; nothing in a message runs.
+
+    charset: for parts that declare none. declared: whether a part's declared charset describes these
+    bytes (a file) or only its quoted-printable/base64 payload (a message that was a JSON string).
+    """
+    msg = email.message_from_bytes(data)
+    parts = [p for p in msg.walk() if not p.is_multipart() and p.get_content_maintype() == "text"
+             and p.get_content_disposition() != "attachment"]
+    chosen = [p for p in parts if p.get_content_subtype() == "plain"] or \
+        [p for p in parts if p.get_content_subtype() == "html"]
+    return "\n".join(_part_text(p, path, charset, declared) for p in chosen)
+
+
+def _part_text(part, path: Path, charset: str, declared: bool) -> str:
+    payload = part.get_payload(decode=True) or b""
+    encoded = part.get("Content-Transfer-Encoding", "").strip().lower() in ("quoted-printable", "base64")
+    name = (part.get_content_charset() if declared or encoded else None) or charset
+    try:
+        text = payload.decode(name)
+    except LookupError:
+        raise RnnlabError(f"{path}: e-mail part {part.get_content_type()} declares an unknown charset {name!r}") from None
+    except UnicodeDecodeError as e:
+        raise RnnlabError(f"{path}: e-mail part {part.get_content_type()} is not {name} at byte {e.start} of its body") from None
+    if part.get_content_subtype() == "html":
+        text = html.unescape(re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text))
+    return text
 
 
 # Modern ("*** START OF THE PROJECT GUTENBERG ...") and 1990s ("*END*THE SMALL PRINT!") headers
@@ -207,7 +327,9 @@ def _aclimdb(raw_dir: Path, spec: dict) -> pd.DataFrame:
 
 
 def _where(df: pd.DataFrame, i: int, raw_dir: Path) -> str:
-    return f"{df.at[i, '_file']}: record {df.at[i, '_record']}" if "_file" in df else f"{raw_dir}: record {i + 1}"
+    if "_file" not in df:
+        return f"{raw_dir}: record {i + 1}"
+    return f"{df.at[i, '_file']}: record {df.at[i, '_record']}" if df.at[i, "_record"] else str(df.at[i, "_file"])
 
 
 def _texts_present(df: pd.DataFrame, raw_dir: Path) -> pd.DataFrame:
@@ -236,16 +358,46 @@ def _unique_records(df: pd.DataFrame, raw_dir: Path, spec: dict) -> pd.DataFrame
         first, *others = group.index
         for i in others:
             if (df.at[i, "text"], df.at[i, "label"]) != (df.at[first, "text"], df.at[first, "label"]):
-                raise RnnlabError(f"{_where(df, i, raw_dir)}: duplicate id {ids[i]!r} (first at record "
-                                  f"{df.at[first, '_record'] if '_file' in df else first + 1}) with a different text or label")
+                at = (f"record {df.at[first, '_record']}" if df.at[first, "_record"] else df.at[first, "_file"]) \
+                    if "_file" in df else f"record {first + 1}"
+                raise RnnlabError(f"{_where(df, i, raw_dir)}: duplicate id {ids[i]!r} (first at {at}) "
+                                  "with a different text or label")
     copies = int(ids.duplicated().sum())
     if copies:
         print(f"{raw_dir}: {copies} repeated record(s) with the same id kept once")
     return df[~ids.duplicated()].reset_index(drop=True)
 
 
-READERS = {"tsv": _tsv, "csv": _csv, "jsonl": _jsonl, "json_records": _json_records, "gutenberg": _gutenberg,
-           "poems": _poems, "stanzas": _stanzas, "fortune": _fortune, "aclimdb": _aclimdb}
+def _stripped(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Parser `strip`: regular expressions cut from every text (signatures, disclaimers, markup)."""
+    patterns = [re.compile(p) for p in spec.get("strip", [])]
+    if not patterns:
+        return df
+
+    def cut(text):
+        for pattern in patterns:
+            text = pattern.sub("", text)
+        return text
+    return df.assign(text=df["text"].map(lambda t: cut(t) if isinstance(t, str) else t))
+
+
+def _with_groups(df: pd.DataFrame, raw_dir: Path, spec: dict) -> pd.DataFrame:
+    """The `group` column: records of one group are kept in one split (split.stratified)."""
+    if spec["format"] in TABLE_FORMATS:  # a column or field of the record
+        if spec["group"] not in df:
+            raise RnnlabError(f"{raw_dir}: group field {spec['group']!r} (catalog parser `group`) is missing")
+        df = df.assign(group=df[spec["group"]])
+    blank = df["group"].isna() | (df["group"].astype(str).str.strip() == "")
+    if blank.any():
+        i = blank.idxmax()
+        raise RnnlabError(f"{_where(df, i, raw_dir)}: no group ({int(blank.sum())} such record(s))")
+    return df.assign(group=df["group"].astype(str))
+
+
+READERS = {"tsv": _tsv, "csv": _csv, "jsonl": _jsonl, "json_records": _json_records, "json_files": _json_files,
+           "text_files": _text_files, "gutenberg": _gutenberg, "poems": _poems, "stanzas": _stanzas,
+           "fortune": _fortune, "aclimdb": _aclimdb}
+TABLE_FORMATS = ("tsv", "csv", "jsonl", "json_records")
 EXTRA = ("split", "lang", "book", "encoding", "rating", "year", "date")
 
 
@@ -264,6 +416,7 @@ def load_table(raw_dir: Path) -> tuple[pd.DataFrame, dict]:
         raise RnnlabError(f"{e.filename}: missing (fetch the corpus again)") from None
     if df.empty:
         raise RnnlabError(f"{raw_dir}: no records")
+    df = _stripped(df, spec)
     df["label"] = df["label"].astype(str)
     if spec.get("drop_labels"):
         df = df[~df["label"].isin([str(x) for x in spec["drop_labels"]])]
@@ -275,7 +428,10 @@ def load_table(raw_dir: Path) -> tuple[pd.DataFrame, dict]:
             raise RnnlabError(f"{_where(df, i, raw_dir)}: unknown label {df.at[i, 'label']!r} (expected one of "
                               f"{sorted(labels)}; {int(unknown.sum())} such record(s))")
         df = df.assign(label=df["label"].map(labels))
+    grouped = "group" in spec or "group_from" in spec
+    if grouped:
+        df = _with_groups(df, raw_dir, spec)
     df = _unique_records(_texts_present(df.reset_index(drop=True), raw_dir), raw_dir, spec)
     df["id"] = [f"{source['corpus']}:{i}" for i in range(len(df))]
-    keep = ["id", "text", "label", *[c for c in EXTRA if c in df.columns]]
+    keep = ["id", "text", "label", *[c for c in EXTRA if c in df.columns], *(["group"] if grouped else [])]
     return df[keep], source

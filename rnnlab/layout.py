@@ -39,6 +39,19 @@ def plots(task: str, run: str) -> Path:
     return PLOTS / task / run
 
 
+def attributions(task: str) -> Path:
+    return RESULTS / "attributions" / task
+
+
+def attribution_metrics(task: str) -> Path:
+    return METRICS / task / "attributions.json"
+
+
+def samples(task: str, variant: str) -> Path:
+    """Generated text of a character LM: results/<task>-samples/<variant>.md."""
+    return RESULTS / f"{task}-samples" / f"{variant}.md"
+
+
 def resume_dir() -> Path:
     # outside every DVC output: DVC deletes a stage's outputs before it runs it again
     return Path(".rnnlab") / "resume"

@@ -13,8 +13,6 @@ train the language head and the shared encoder only, and they are left out of th
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -25,12 +23,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rnnlab import atomic, catalog, corpora, fetch, layout, training
+from rnnlab import catalog, corpora, layout, modeldir, training
 from rnnlab.errors import RnnlabError
 from rnnlab.models import SequenceEncoder
 from rnnlab.vocab import Vocabulary, tokenize
 
-TASK = "letters"
 SPLITS = ("train", "val", "test")
 NO_AUTHOR = -1  # author target of a paragraph whose author is not one of the author head's classes
 
@@ -346,56 +343,44 @@ def fit(model: MultiTaskRNN, train: Data, val: Data, *, lr: float, batch_size: i
 
 # ---------------------------------------------------------------- files
 
-def features_dir(kind: str) -> Path:
-    return layout.DATA / "features" / TASK / kind
+def features_dir(task: str, kind: str) -> Path:
+    return layout.DATA / "features" / task / kind
 
 
-def resume_path(run: str, settings: dict, inputs: list[Path]) -> Path:
-    """A checkpoint keyed by everything the result depends on, so stale state is never resumed."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in inputs:
-        h.update(fetch.sha256_file(path).encode())
-    return layout.resume_dir() / f"{TASK}-{run}-{h.hexdigest()[:16]}.pt"
+def corpus_info(task: str) -> dict:
+    return json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
+
+
+def load_data(task: str, kind: str, split: str, authors: list[str], langs: list[str], max_len: int) -> Data:
+    """A split's targets and inputs: sentence vectors of a static kind, or token ids (finetuned)."""
+    df = pd.read_csv(layout.prepared(task) / f"{split}.csv", keep_default_na=False)
+    author, lang = targets(df, authors, langs)
+    if kind == "finetuned":
+        vocab = Vocabulary.load(features_dir(task, kind) / "vocab.json")
+        return Data([vocab.encode(t, max_len) for t in df["text"]], author, lang)
+    x = np.load(features_dir(task, kind) / f"{split}.npy")
+    if len(x) != len(df):
+        raise RnnlabError(f"{features_dir(task, kind)}/{split}.npy: {len(x)} rows for {len(df)} paragraphs; "
+                          f"rerun {task}_features@{kind}")
+    return Data(x, author, lang)
+
+
+def run_name(kind: str, variant: str) -> str:
+    return f"{kind}-{variant}"
 
 
 def save_model(model: MultiTaskRNN, config: dict, out: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic.write_bytes(out / "model.pt", buf.getvalue())
-    atomic.write_json(out / "config.json", config)
+    modeldir.save(model, {"kind": "letters", **config}, out)
 
 
 def load_model(model_dir: Path) -> tuple[MultiTaskRNN, dict]:
-    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    config = modeldir.read_config(model_dir)
     emb = np.zeros((config["vocab_size"], config["input_dim"]), dtype=np.float32) if config["finetuned"] else None
     model = MultiTaskRNN(config["input_dim"], config["variant"], len(config["authors"]), len(config["langs"]),
                          config["hidden"], config["dropout"], embedding=emb, input_mode=config["input_mode"])
-    model.load_state_dict(torch.load(Path(model_dir) / "model.pt", weights_only=True))
-    return model.eval(), config
+    return modeldir.load_into(model, model_dir, "the configured model"), config
 
 
 def short_name(author: str) -> str:
     """'Johann Wolfgang von Goethe' -> 'Goethe' (confusion-matrix tick labels)."""
     return author.split()[-1]
-
-
-def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) -> np.ndarray:
-    """evaluation.plot_confusion's figure, sized for 7 author names (tick labels slanted)."""
-    from sklearn.metrics import confusion_matrix
-
-    from rnnlab.evaluation import plt  # matplotlib set to files only
-
-    cm = confusion_matrix(y_true, y_pred, labels=range(len(labels)))
-    side = 2.2 + 0.55 * len(labels)
-    fig, ax = plt.subplots(figsize=(side + 0.6, side))
-    ax.imshow(cm, cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="Predicted label", ylabel="True label",
-           title=title)
-    ax.set_xticklabels(labels, rotation=35, ha="right")
-    ax.set_yticklabels(labels)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return cm

@@ -1,18 +1,10 @@
 """Recurrent text classifiers: Elman RNN, LSTM, GRU; bidirectional, stacked, CNN-LSTM, pooled.
 
-A variant is named by a small grammar so that every task's `models:` list can ask for any
-architecture:  [cnn-][bi](rnn|lstm|gru)[xN][-attn|-max|-mean]
-    lstm           one LSTM layer, the last hidden state classifies
-    bigru          bidirectional GRU, forward and backward final states concatenated
-    lstmx2         two stacked LSTM layers
-    cnn-lstm       Conv1d + max-pool over the embeddings, then an LSTM (deck 000's CNN-LSTM)
-    bilstm-attn    attention pooling over all time steps instead of the last state (deck 000, "Erweiterungen")
+A variant is named by the grammar in rnnlab/variants.py, so that every task's `models:` list can
+ask for any architecture (lstm, bigru, lstmx2, cnn-lstm, bilstm-attn, ...).
 """
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,32 +12,12 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab import fused
+from rnnlab.variants import VARIANTS, Architecture, parse_variant  # noqa: F401 - re-exported
 
 # GRU and Elman RNN: rnnlab.fused's drop-in layers (same parameters and results as nn.GRU / nn.RNN,
 # 1.2-1.5x faster forward + backward here, benchmarks/kernels.py); PackedSequence input falls back to
 # PyTorch's own. nn.LSTM's oneDNN kernel is already fast (1.2x of MKL's sgemm rate).
 CELLS = {"rnn": fused.RNN, "lstm": nn.LSTM, "gru": fused.GRU}
-VARIANTS = ("rnn", "lstm", "gru", "birnn", "bilstm", "bigru")  # the plain ones; the grammar allows more
-_GRAMMAR = re.compile(r"^(?P<cnn>cnn-)?(?P<bi>bi)?(?P<cell>rnn|lstm|gru)(?:x(?P<layers>[1-4]))?(?:-(?P<pool>attn|max|mean))?$")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    cell: str
-    bidirectional: bool = False
-    layers: int | None = None  # None: the task's train.layers
-    cnn: bool = False
-    pooling: str = "last"
-
-
-def parse_variant(variant: str) -> Architecture:
-    """'cnn-bilstmx2-attn' -> Architecture('lstm', True, 2, True, 'attn')."""
-    m = _GRAMMAR.match(variant)
-    if not m:
-        raise ValueError(f"unknown variant {variant!r}: expected [cnn-][bi](rnn|lstm|gru)[xN][-attn|-max|-mean], "
-                         f"e.g. {', '.join(VARIANTS)}, lstmx2, cnn-lstm, bilstm-attn")
-    return Architecture(m["cell"], bool(m["bi"]), int(m["layers"]) if m["layers"] else None, bool(m["cnn"]),
-                        m["pool"] or "last")
 
 
 def _mask(lengths: torch.Tensor, width: int) -> torch.Tensor:

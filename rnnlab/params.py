@@ -6,8 +6,9 @@ Unknown keys, wrong types and out-of-range values fail with one line naming the 
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,17 +17,17 @@ from rnnlab.errors import RnnlabError
 
 PARAMS_FILE = Path("params.yaml")
 
-VARIANT_GRAMMAR = re.compile(r"^(cnn-)?(bi)?(rnn|lstm|gru)(x[1-4])?(-(attn|max|mean))?$")  # as rnnlab/models.py
 
 
 def _variant(name: str) -> str:
-    if not VARIANT_GRAMMAR.match(name):
-        raise ValueError(f"unknown variant {name!r}: expected [cnn-][bi](rnn|lstm|gru)[xN][-attn|-max|-mean], "
-                         "e.g. lstm, bigru, lstmx2, cnn-lstm, bilstm-attn")
+    from rnnlab.variants import parse_variant
+
+    parse_variant(name)  # ValueError with the grammar, which pydantic reports under the key
     return name
 
 
 Variant = Annotated[str, AfterValidator(_variant)]
+TaskName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # a folder name under data/, models/, metrics/
 
 
 def _catalog_name(name: str) -> str:
@@ -78,9 +79,15 @@ class Embeddings(_Strict):
     kinds: list[EmbeddingKind] = Field(min_length=1)
     learned_dim: PosInt = 100
     word2vec: Word2Vec = Word2Vec()
-    glove: CatalogName = "glove_6b_50d"
+    glove: CatalogName | None = None  # the pretrained vectors of the `glove` kind
     oov_scale: Annotated[float, Field(ge=0)] = 0.6
     freeze: bool = False
+
+    @model_validator(mode="after")
+    def _vectors_named(self):
+        if "glove" in self.kinds and self.glove is None:
+            raise ValueError("the glove kind needs `glove:` (a catalog entry of pretrained vectors, e.g. glove_6b_50d)")
+        return self
 
 
 class Train(_Strict):
@@ -96,7 +103,28 @@ class Train(_Strict):
     embed_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # dropout on the word vectors
 
 
-class ClassifierTask(_Strict):
+class _Task(_Strict):
+    """What every task has besides its kind's settings."""
+    title: str = ""                 # heading on the compare page; "" = the task's name
+    # its best model into the MLflow registry as PREFIX-<this name> (default: the task's); false: not registered
+    register_as: Literal[False] | TaskName | None = None
+    select_by: str | None = None    # dotted metrics key that ranks its variants; None = the kind's (rnnlab/kinds.py)
+
+
+class ReferenceRow(_Strict):
+    """A published result shown under a task's table (a deck's figures)."""
+    name: str
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    epochs: PosInt | None = None
+
+
+class ClassifierTask(_Task):
+    kind: Literal["classification"]
+    positive: str | None = None     # the class whose precision / recall / F1 the table shows; None = the last label
+    reference: list[ReferenceRow] = []
     corpus: CatalogName
     split: Split
     vocab: Vocab = Vocab()
@@ -146,7 +174,8 @@ class Generate(_Strict):
     prompts: list[str] = Field(min_length=1)
 
 
-class PoetryTask(_Strict):
+class PoetryTask(_Task):
+    kind: Literal["charlm"]
     corpus: CatalogName
     val_poems: PosInt = 4
     test_poems: PosInt = 4
@@ -195,7 +224,8 @@ class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cu
     oov_scale: Annotated[float, Field(ge=0)] = 0.6
 
 
-class LettersTask(_Strict):
+class LettersTask(_Task):
+    kind: Literal["letters"]
     corpora: LettersCorpora = LettersCorpora()
     glove: CatalogName = "glove_6b_50d"
     sbert: LettersSbert = LettersSbert()
@@ -219,10 +249,19 @@ class Attributions(_Strict):
     sentences: list[str] = Field(min_length=1)
 
 
-class SentimentReport(_Strict):
-    """Deck 000's sentiment experiment: which runs get token attributions (task/run names)."""
-    attribution_runs: list[str] = Field(min_length=1)
+class DeckFigures(_Strict):
+    validation_accuracy: dict[str, str] = {}  # variant of the first table's task -> as published
+    p_positive: dict[str, float] = {}          # variant -> P(positive) of the first sentence
+
+
+class AttributionTask(_Task):
+    """Token attributions of trained classifiers side by side (deck 000's sentiment experiment)."""
+    kind: Literal["attribution"]
+    register_as: Literal[False] = False  # trains nothing
+    tables: list[TaskName] = Field(min_length=1)  # the classification tasks whose tables its report shows
+    attribution_runs: list[str] = Field(min_length=1)  # TASK/RUN of models in those tasks
     attributions: Attributions
+    reference: DeckFigures = DeckFigures()
 
 
 class NewsHead(_Strict):
@@ -247,7 +286,8 @@ class NewsScheduler(_Strict):
     patience: Annotated[int, Field(ge=0)] = 1
 
 
-class NewsTask(_Strict):
+class NewsTask(_Task):
+    kind: Literal["news"]
     corpus: CatalogName
     encoder: CatalogName
     split: Split
@@ -270,23 +310,45 @@ class Registry(_Strict):
     alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "champion"
 
 
+Task = Annotated[Union[ClassifierTask, AttributionTask, PoetryTask, LettersTask, NewsTask], Field(discriminator="kind")]
+KINDS = ("classification", "attribution", "letters", "news", "charlm")
+
+
 class Params(_Strict):
     seed: int = 42
     download: Download
-    sms: ClassifierTask
-    imdb_deck: ClassifierTask
-    imdb_full: ClassifierTask
-    sentiment: SentimentReport
-    poetry: PoetryTask
-    letters: LettersTask | None = None
-    news: NewsTask
+    tasks: dict[TaskName, Task] = Field(min_length=1)
     registry: Registry = Registry()
+
+    @model_validator(mode="after")
+    def _references(self):
+        for name, t in self.tasks.items():
+            if isinstance(t, AttributionTask):
+                for other in t.tables:
+                    if not isinstance(self.tasks.get(other), ClassifierTask):
+                        raise ValueError(f"tasks.{name}.tables: {other!r} is not a classification task")
+                for run in t.attribution_runs:
+                    owner = run.split("/", 1)[0]
+                    if "/" not in run or owner not in t.tables:
+                        raise ValueError(f"tasks.{name}.attribution_runs: {run!r} is not TASK/RUN of a task in tables")
+        names = [registered_name(n, t) for n, t in self.tasks.items() if t.register_as is not False]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tasks: two tasks register under one name ({', '.join(sorted(names))})")
+        return self
+
+
+def registered_name(name: str, t) -> str:
+    """The name a task's champion is registered under (PREFIX-<this>), results/champions/<this>.json."""
+    return t.register_as or name
 
 
 def _describe(err: ValidationError, source: Path) -> str:
     first = err.errors()[0]
+    loc = list(first["loc"])
+    if len(loc) > 2 and loc[0] == "tasks" and loc[2] in KINDS:
+        del loc[2]  # the kind tag pydantic adds after the task name: not a key
     # union members add pydantic's type tags (e.g. "constrained-float") to the path: not a key
-    key = ".".join(str(p) for p in first["loc"] if not re.match(r"^(constrained-|literal\[|function-)", str(p)))
+    key = ".".join(str(p) for p in loc if not re.match(r"^(constrained-|literal\[|function-)", str(p)))
     key = key or "(top level)"
     got = "" if first["type"] == "missing" else f" (got {first['input']!r})"
     return f"{source}: {key}: {first['msg']}{got}"
@@ -325,7 +387,33 @@ def load(path: Path = PARAMS_FILE) -> Params:
         raise RnnlabError(_describe(e, Path(path))) from None
 
 
-def task(params: Params, name: str) -> ClassifierTask:
-    if name not in Params.model_fields or not isinstance(getattr(params, name), ClassifierTask):
-        raise RnnlabError(f"unknown task {name!r}")
-    return getattr(params, name)
+def task(params: Params, name: str, kind: str | None = "classification"):
+    """The settings of task NAME (of this kind, unless kind is None)."""
+    t = params.tasks.get(name)
+    if t is None or (kind and t.kind != kind):
+        known = ", ".join(n for n, x in params.tasks.items() if not kind or x.kind == kind)
+        raise RnnlabError(f"unknown {kind + ' ' if kind else ''}task {name!r} (params.yaml has: {known})")
+    return t
+
+
+def tasks_of(params: Params, kind: str) -> dict:
+    return {n: t for n, t in params.tasks.items() if t.kind == kind}
+
+
+def _names_catalog_entry(annotation) -> bool:
+    if any(getattr(m, "func", None) is _catalog_name for m in getattr(annotation, "__metadata__", ())):
+        return True
+    return any(_names_catalog_entry(a) for a in typing.get_args(annotation))
+
+
+def catalog_fields(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted paths of the settings that name a catalog entry (fields typed CatalogName) and are set."""
+    paths = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is not None and (any(getattr(m, "func", None) is _catalog_name for m in field.metadata)
+                                  or _names_catalog_entry(field.annotation)):
+            paths.append(prefix + name)
+        elif isinstance(value, BaseModel):
+            paths += catalog_fields(value, f"{prefix}{name}.")
+    return paths

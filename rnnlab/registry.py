@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnlab import layout, tracking
+from rnnlab import kinds, layout, metricsfile, tracking
 from rnnlab.errors import RnnlabError
 
 TASK_TAG = "rnnlab_task"
@@ -24,8 +24,8 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6
 
 @dataclass(frozen=True)
 class Task:
-    name: str
-    runs_of: str  # the metrics/ and models/ folder holding its variants
+    name: str  # registered as PREFIX-<name>; results/champions/<name>.json
+    runs_of: str  # the task in params.yaml: its metrics/ and models/ folders hold the variants
     metric: str  # dotted key in the metrics file
     higher_is_better: bool = True
     pattern: str = "*"  # variants that predict from raw text
@@ -35,29 +35,24 @@ class Task:
         return f"rnnlab-{self.runs_of}"
 
 
-TASKS = {
-    "sms": Task("sms", "sms", "macro_avg.f1_score"),  # spam is 13%: accuracy flatters
-    "sentiment": Task("sentiment", "imdb_full", "accuracy"),  # balanced classes; whole reviews
-    # static-feature letters models read vectors fitted inside the features stage, not text
-    "letters": Task("letters", "letters", "author_macro_f1", pattern="finetuned-*"),
-    "news": Task("news", "news", "macro_f1"),
-    "poetry": Task("poetry", "poetry", "val_bpc", higher_is_better=False),
-}
+def tasks() -> dict[str, Task]:
+    """Registered name -> Task, for every task of params.yaml whose champion is registered."""
+    return {t.registered_as: Task(t.registered_as, t.name, t.metric, t.kind.higher_is_better, t.kind.servable)
+            for t in kinds.trained_tasks().values() if t.registered_as}
 
 
 def task(name: str) -> Task:
-    if name not in TASKS:
-        raise RnnlabError(f"unknown task {name!r} (expected one of {', '.join(TASKS)})")
-    return TASKS[name]
+    known = tasks()
+    if name not in known:
+        raise RnnlabError(f"unknown task {name!r} (registered tasks in params.yaml: {', '.join(known)})")
+    return known[name]
 
 
 def _metric(path: Path, key: str) -> float:
-    value = json.loads(path.read_text(encoding="utf-8"))
-    for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise RnnlabError(f"{path}: no {key!r}")
-        value = value[part]
-    return float(value)
+    found = metricsfile.value(metricsfile.read(path), key)
+    if found is None:
+        raise RnnlabError(f"{path}: no {key!r}")
+    return found
 
 
 def candidates(t: Task) -> dict[str, float]:
@@ -154,10 +149,10 @@ def _log_model(run_id: str, model_dir: Path):
 
     artifacts = {"model_dir": str(model_dir)}
     if serving.kind(model_dir) == "news":
-        from rnnlab.steps import news_common
+        from rnnlab import news
 
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        artifacts["encoder_dir"] = str(news_common.encoder_dir(config))
+        artifacts["encoder_dir"] = str(news.encoder_dir(config))
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(name="served", python_model=ServedModel(), artifacts=artifacts,
                                        code_paths=[str(Path(rnnlab.__file__).parent)],
@@ -215,3 +210,21 @@ def load(task_name: str, prefix: str = "rnnlab", alias: str = "champion"):
         raise RnnlabError(f"MLflow registry at {tracking.redacted(uri)}: no {name}@{alias} yet "
                           f"(run `dvc repro register@{t.name}` or `rnnlab register {t.name}`)")
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+
+
+def register_champion(name: str, prefix: str, alias: str) -> dict:
+    """Promote task NAME's best model, say what happened, write results/champions/<name>.json."""
+    from rnnlab import atomic
+
+    outcome = promote(name, prefix, alias)
+    registered, alias = outcome["registered_model"], outcome["alias"]
+    if outcome["action"] == "registered":
+        was = f" (was version {outcome['replaced']})" if outcome["replaced"] else ""
+        print(f"{name}: {outcome['best_variant']} ({outcome['metric']} {outcome['score']:.4f}) registered as "
+              f"{registered} version {outcome['version']}, now @{alias}{was}")
+    else:
+        print(f"{name}: {registered}@{alias} stays version {outcome['version']} ({outcome['champion_variant']}, "
+              f"{outcome['metric']} {outcome['champion_score']:.4f}); this pipeline's best is "
+              f"{outcome['best_variant']} at {outcome['score']:.4f}")
+    atomic.write_json(layout.RESULTS / "champions" / f"{name}.json", selection(task(name), prefix))
+    return outcome

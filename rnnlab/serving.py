@@ -1,9 +1,10 @@
 """Text in, answers out, for every task's model directory: what the registry serves and `predict` prints.
 
-    classifier  sms, imdb_*: vocabulary + recurrent classifier -> label and class probabilities
-    letters     fine-tuned letters models: vocabulary + encoder -> author and language
-    news        SBERT encoder (its own directory) + recurrent head -> news category
-    poetry      character LM -> a continuation of the prompt
+A model directory's config.json records the kind of task that trained it:
+    classification  vocabulary + recurrent classifier -> label and class probabilities
+    letters         fine-tuned letters models: vocabulary + encoder -> author and language
+    news            SBERT encoder (its own directory) + recurrent head -> category
+    charlm          character LM -> a continuation of the prompt
 
 Each predictor takes texts of any length: classifiers cut them at the length they were trained
 with (as in evaluation), the character LM carries its state across any prompt.
@@ -25,17 +26,20 @@ def kind(model_dir: Path) -> str:
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise RnnlabError(f"{model_dir}: missing config.json; not a model directory")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if (model_dir / "chars.json").is_file():
-        return "poetry"
-    if "authors" in config:
-        if not config.get("finetuned"):
-            raise RnnlabError(f"{model_dir}: a {config.get('feature')} letters model reads precomputed features, "
-                              "not text; only fine-tuned letters models predict from text")
-        return "letters"
-    if "encoder" in config:
-        return "news"
-    return "classifier"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RnnlabError(f"{config_path}: not valid JSON ({e})") from None
+    found = config.get("kind") if isinstance(config, dict) else None
+    if found is None:  # model directories written before the kind was recorded
+        found = ("charlm" if (model_dir / "chars.json").is_file() else "letters" if "authors" in config
+                 else "news" if "encoder" in config else "classification")
+    if found not in PREDICTORS:
+        raise RnnlabError(f"{config_path}: unknown kind {found!r} (expected one of {', '.join(PREDICTORS)})")
+    if found == "letters" and not config.get("finetuned"):
+        raise RnnlabError(f"{model_dir}: a {config.get('feature')} letters model reads precomputed features, "
+                          "not text; only fine-tuned letters models predict from text")
+    return found
 
 
 def _rows(labels: list[str], probs: np.ndarray, field: str = "label") -> list[dict]:
@@ -75,21 +79,20 @@ class Letters:
 
 class News:
     def __init__(self, model_dir: Path, encoder_dir: Path | None = None):
-        from rnnlab.steps import news_common
+        from rnnlab import news
 
-        self.model, self.config = news_common.load(Path(model_dir), encoder_dir)
-        self.encoder_dir = encoder_dir or news_common.encoder_dir(self.config)
+        self.model, self.config = news.load(Path(model_dir), encoder_dir)
+        self.encoder_dir = encoder_dir or news.encoder_dir(self.config)
 
     @torch.no_grad()
     def predict(self, texts: list[str]) -> list[dict]:
-        from rnnlab import sbert
-        from rnnlab.steps import news_common
+        from rnnlab import news, sbert
 
         if self.config["variant"] == "frozen":
             vectors = sbert.encode(texts, self.encoder_dir, max_tokens=self.config.get("max_tokens", 128))
             logits = self.model(torch.from_numpy(vectors))
         else:
-            logits = news_common.logits_from_ids(self.model, self.model.sbert.token_ids(texts))
+            logits = news.logits_from_ids(self.model, self.model.sbert.token_ids(texts))
         return _rows(self.config["labels"], torch.softmax(logits, 1).numpy())
 
 
@@ -106,7 +109,7 @@ class Poetry:
                                window=self.config.get("window"))
 
 
-PREDICTORS = {"classifier": Classifier, "letters": Letters, "news": News, "poetry": Poetry}
+PREDICTORS = {"classification": Classifier, "letters": Letters, "news": News, "charlm": Poetry}
 
 
 def load(model_dir: Path, encoder_dir: Path | None = None):

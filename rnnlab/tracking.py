@@ -10,8 +10,8 @@ import functools
 import logging
 import os
 import re
-import warnings
 import subprocess
+import warnings
 from pathlib import Path
 
 import yaml
@@ -170,6 +170,21 @@ def log_run(**run) -> str:
     except Exception as e:  # noqa: BLE001 - callers keep their outputs and print this one line
         first = (str(e).splitlines() or [""])[0]
         raise TrackingError(scrub(f"{type(e).__name__}: {first}")) from None
+
+
+def log_or_warn(label: str, rerun: str, **run) -> str | None:
+    """Log a stage's run after its outputs are written; a tracking failure costs one warning line, never the
+    outputs. `rerun` names the stage to rerun once the tracking server is back."""
+    import sys
+
+    try:
+        run_id = log_run(**run)
+    except TrackingError as e:
+        print(f"warning: {label}: MLflow logging failed ({e}); outputs are kept, rerun `dvc repro -f {rerun}` "
+              "once the tracking server is back", file=sys.stderr)
+        return None
+    print(f"{label}: logged to MLflow run {run_id}")
+    return run_id
 
 
 def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,

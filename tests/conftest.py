@@ -17,6 +17,21 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
 
+def stage_module(kind: str, step: str):
+    """A stage script (stages/<kind>/<step>.py; kind "" for stages/<step>.py) imported as a module, to call its run()."""
+    import importlib.util
+    import sys
+
+    path = ROOT / "stages" / kind / f"{step}.py"
+    name = f"stages_{kind}_{step}" if kind else f"stages_{step}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def mirror_dir() -> Path | None:
     path = Path(os.environ.get("RNNLAB_MIRROR") or ROOT.parent / "shared" / "corpora")
     return path.resolve() if (path / "SHA256SUMS").is_file() else None

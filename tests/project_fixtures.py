@@ -17,30 +17,32 @@ MODELS, KINDS = ["lstm"], ["learned", "glove"]  # word2vec: tests/test_embedding
 
 
 def small_params(params: dict) -> dict:
-    sms = params["sms"]
+    tasks = params["tasks"]
+    sms = tasks["sms"]
     sms.update(max_rows=700, models=MODELS, inputs=["packed"])
     sms["embeddings"].update(kinds=KINDS, glove="glove_6b_100d_slice")
     sms["embeddings"]["word2vec"].update(epochs=3)
     sms["train"].update(max_epochs=6, patience=6, batch_size=32)
     sms.update(seed_runs=["lstm-glove-packed"], extra_seeds=[1])
     for task in ("imdb_deck", "imdb_full"):
-        params[task].update(max_rows=600, seed_runs=[])
-        params[task]["train"].update(max_epochs=2, batch_size=32, hidden=16)
-    params["imdb_deck"].update(models=["lstm"], seed_runs=["lstm-learned-bucketed"], extra_seeds=[1])
-    params["imdb_deck"]["embeddings"].update(learned_dim=16)
-    params["imdb_full"].update(models=["bilstm"], max_len=200)
-    params["sentiment"]["attribution_runs"] = ["imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"]
-    params["sentiment"]["attributions"]["sentences"] = params["sentiment"]["attributions"]["sentences"][:2]
-    news = params["news"]
+        tasks[task].update(max_rows=600, seed_runs=[])
+        tasks[task]["train"].update(max_epochs=2, batch_size=32, hidden=16)
+    tasks["imdb_deck"].update(models=["lstm"], seed_runs=["lstm-learned-bucketed"], extra_seeds=[1])
+    tasks["imdb_deck"]["embeddings"].update(learned_dim=16)
+    tasks["imdb_full"].update(models=["bilstm"], max_len=200)
+    sentiment = tasks["sentiment"]
+    sentiment["attribution_runs"] = ["imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"]
+    sentiment["attributions"]["sentences"] = sentiment["attributions"]["sentences"][:2]
+    news = tasks["news"]
     news.update(max_rows=500, min_class_rows=6, max_epochs=3)
     news["finetune"].update(max_epochs=1, batch=16)
-    letters = params["letters"]
+    letters = tasks["letters"]
     letters.update(models=["lstm"], features=["tfidf", "finetuned"])  # word2vec, glove, sbert: tests/test_letters.py
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
     letters["static"].update(max_epochs=2)
     letters["finetuned"].update(max_epochs=1)
-    poetry = params["poetry"]
+    poetry = tasks["poetry"]
     poetry.update(models=["lstm"])  # the deck's window model is covered by tests/test_charlm.py
     poetry["stream"].update(max_epochs=2, hidden=32)
     poetry["generate"].update(length=40, temperatures=[0.5])
@@ -63,7 +65,8 @@ def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] =
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy(src, dst)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    run([sys.executable, "-m", "rnnlab.cli", "pipeline"], path, env)  # the tasks these params keep
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         run(cmd, path, env)

@@ -20,6 +20,7 @@ NEWS_FILE = "data/raw/huffpost_sample/News_Category_Dataset_v3.sample.jsonl"
 
 
 def stage(project: Path, name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run stages/NAME.py (NAME: <kind>/<step>) in the project; a per-task stage's first argument is the task."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), *args], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -91,20 +92,20 @@ def set_params(project: Path, change) -> None:
                                                     [l for l in sms_lines(p) if l.startswith(b"spam")][:3])),
      "data/raw/sms_spam: 4 rows left after filtering cannot give the val split (split.val) and the rest one row of "
      "each of 2 classes; raise max_rows or relax the filters"),
-    (lambda p: set_params(p, lambda d: d["sms"]["train"].update(hiden=3)),
-     "params.yaml: sms.train.hiden: Extra inputs are not permitted (got 3)"),
-    (lambda p: set_params(p, lambda d: d["sms"]["train"].update(lr="fast")),
-     "params.yaml: sms.train.lr: Input should be a valid number, unable to parse string as a number (got 'fast')"),
-    (lambda p: set_params(p, lambda d: d["sms"]["train"].update(dropout=1.5)),
-     "params.yaml: sms.train.dropout: Input should be less than 1 (got 1.5)"),
-    (lambda p: set_params(p, lambda d: d["sms"].update(models=["lstm", "transformer"])),
-     "params.yaml: sms.models.1: Value error, unknown variant 'transformer'"),
-    (lambda p: set_params(p, lambda d: d["sms"].update(corpus="sms_spamm")),
-     "params.yaml: sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml (`rnnlab corpora list` lists them)"),
+    (lambda p: set_params(p, lambda d: d["tasks"]["sms"]["train"].update(hiden=3)),
+     "params.yaml: tasks.sms.train.hiden: Extra inputs are not permitted (got 3)"),
+    (lambda p: set_params(p, lambda d: d["tasks"]["sms"]["train"].update(lr="fast")),
+     "params.yaml: tasks.sms.train.lr: Input should be a valid number, unable to parse string as a number (got 'fast')"),
+    (lambda p: set_params(p, lambda d: d["tasks"]["sms"]["train"].update(dropout=1.5)),
+     "params.yaml: tasks.sms.train.dropout: Input should be less than 1 (got 1.5)"),
+    (lambda p: set_params(p, lambda d: d["tasks"]["sms"].update(models=["lstm", "transformer"])),
+     "params.yaml: tasks.sms.models.1: Value error, unknown variant 'transformer'"),
+    (lambda p: set_params(p, lambda d: d["tasks"]["sms"].update(corpus="sms_spamm")),
+     "params.yaml: tasks.sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml (`rnnlab corpora list` lists them)"),
 ])
 def test_bad_corpus_or_params_stop_prepare_in_one_line(project, broken, message):
     broken(project)
-    assert message in refused(stage(project, "prepare", "sms"))
+    assert message in refused(stage(project, "classification/prepare", "sms"))
     assert nothing_written(project)
 
 
@@ -120,7 +121,7 @@ def test_the_same_id_with_another_text_is_refused(project):
     records = news_records(project)[:400]
     records[3] = {**records[3], "link": records[1]["link"]}  # record 4 reuses record 2's id
     write_news(project, records)
-    message = refused(stage(project, "news_prepare"))
+    message = refused(stage(project, "news/prepare", "news"))
     assert message == (f"{NEWS_FILE}: record 4: duplicate id {records[1]['link']!r} (first at record 2) "
                        "with a different text or label")
     assert nothing_written(project)
@@ -129,8 +130,8 @@ def test_the_same_id_with_another_text_is_refused(project):
 def test_a_record_repeated_verbatim_is_kept_once(project):
     records = news_records(project)[:400]
     write_news(project, records + records[:5])
-    set_params(project, lambda d: d["news"].update(max_rows=None, min_class_rows=3))
-    done = stage(project, "news_prepare")
+    set_params(project, lambda d: d["tasks"]["news"].update(max_rows=None, min_class_rows=3))
+    done = stage(project, "news/prepare", "news")
     assert done.returncode == 0, done.stderr
     assert "5 repeated record(s) with the same id kept once" in done.stdout
     balance = json.loads((project / "metrics/news/balance.json").read_text())
@@ -139,18 +140,18 @@ def test_a_record_repeated_verbatim_is_kept_once(project):
 
 
 def test_a_filter_that_leaves_one_class_names_the_parameter(project):
-    set_params(project, lambda d: d["news"].update(min_class_rows=3000))
-    message = refused(stage(project, "news_prepare"))
-    assert message.startswith("params.yaml: news.min_class_rows=3000 leaves 1 of 29 classes in data/raw/huffpost_sample")
+    set_params(project, lambda d: d["tasks"]["news"].update(min_class_rows=3000))
+    message = refused(stage(project, "news/prepare", "news"))
+    assert message.startswith("params.yaml: tasks.news.min_class_rows=3000 leaves 1 of 29 classes in data/raw/huffpost_sample")
     assert nothing_written(project)
 
 
 def test_a_missing_embedding_file_is_named_and_nothing_is_written(project):
-    set_params(project, lambda d: d["sms"].update(max_rows=300))
-    for name, args in (("prepare", ["sms"]), ("vocab", ["sms"])):
+    set_params(project, lambda d: d["tasks"]["sms"].update(max_rows=300))
+    for name, args in (("classification/prepare", ["sms"]), ("classification/vocab", ["sms"])):
         assert stage(project, name, *args).returncode == 0
     (project / "data/raw/glove_6b_50d/glove_6B_50d_emb.npy").unlink()
-    message = refused(stage(project, "embeddings", "sms", "glove"))
+    message = refused(stage(project, "classification/embeddings", "sms", "glove"))
     assert message == ("data/raw/glove_6b_50d/glove_6B_50d_emb.npy: missing input (rerun the stage that makes it, "
                        "e.g. `dvc repro`)")
     assert not (project / "data/embeddings").exists() or not list((project / "data/embeddings").rglob("*"))

@@ -24,14 +24,15 @@ from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
 RUNS = ("gru-learned-packed",)  # one variant keeps the two clean runs short
-TARGETS = tuple(f"evaluate@{r}" for r in RUNS)
+TARGETS = tuple(f"sms_evaluate@{r}" for r in RUNS)
 
 
 def tiny_params() -> dict:
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    params["sms"].update(models=["gru"], max_rows=300, seed_runs=[], extra_seeds=[])
-    params["sms"]["embeddings"].update(kinds=["learned"])
-    params["sms"]["train"].update(max_epochs=3, hidden=16)
+    sms = params["tasks"]["sms"]
+    sms.update(models=["gru"], max_rows=300, seed_runs=[], extra_seeds=[])
+    sms["embeddings"].update(kinds=["learned"])
+    sms["train"].update(max_epochs=3, hidden=16)
     return params
 
 
@@ -57,7 +58,7 @@ def test_two_clean_runs_give_byte_identical_metrics(tiny, tmp_path, mirror):
 
 
 def stage_running(path: Path, name: str) -> bool:
-    """A `stages/<name>.py` process runs in this project (other projects may run the same stage)."""
+    """A `stages/<name>.py` process (name: <kind>/<step>) runs in this project (other projects may run the same stage)."""
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if f"stages/{name}.py".encode() in (proc / "cmdline").read_bytes() and (proc / "cwd").readlink() == path:
@@ -70,10 +71,10 @@ def stage_running(path: Path, name: str) -> bool:
 def test_evaluation_killed_with_sigkill_then_rerun_gives_the_same_metrics(tiny):
     path, env, before = tiny
     name = RUNS[0]
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], cwd=path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], cwd=path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not stage_running(path, "evaluate") and proc.poll() is None and time.monotonic() < deadline:
+    while not stage_running(path, "classification/evaluate") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(2)  # inside the stage: loading the model, predicting the test split
     assert proc.poll() is None, "evaluation finished before it could be killed"
@@ -84,7 +85,7 @@ def test_evaluation_killed_with_sigkill_then_rerun_gives_the_same_metrics(tiny):
     assert not [p for p in path.rglob(".*.tmp")], "a temporary file or directory was left"
     out = run([sys.executable, "-m", "dvc", "repro", *TARGETS], path, env)
     # DVC runs the stage again, or restores its outputs from the run-cache of the earlier run
-    assert f"Running stage 'evaluate@{name}'" in out or f"Stage 'evaluate@{name}' is cached" in out, out[-2000:]
+    assert f"Running stage 'sms_evaluate@{name}'" in out or f"Stage 'sms_evaluate@{name}' is cached" in out, out[-2000:]
     assert metrics_files(path) == before
 
 
@@ -152,7 +153,7 @@ def test_a_tracking_server_killed_mid_run_costs_no_outputs_and_no_secrets_leak(t
     try:
         wait_http(f"http://127.0.0.1:{port}/health", 120, server, tmp_path / "mlflow.log")
         # 1. a healthy server: the run lands, and no secret is in the store, the logs or the project
-        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, team)
+        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], path, team)
         assert [status for _, status in runs_in(db, f"sms/{name}")] == ["FINISHED"]
         stored = db.read_bytes() + b"".join(p.read_bytes() for p in (tmp_path / "art").rglob("*") if p.is_file())
         project = b"".join(p.read_bytes() for p in path.rglob("*") if p.is_file() and ".git" not in p.parts
@@ -160,7 +161,7 @@ def test_a_tracking_server_killed_mid_run_costs_no_outputs_and_no_secrets_leak(t
         for secret in ("tracking-s3cret", "aws-s3cret-key", "other-s3cret"):
             assert secret not in out and secret.encode() not in stored and secret.encode() not in project
         # 2. the server is killed while the stage logs to it
-        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], cwd=path,
+        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], cwd=path,
                                 env=team, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 180
         while len(runs_in(db, f"sms/{name}")) < 2 and proc.poll() is None and time.monotonic() < deadline:

@@ -22,7 +22,8 @@ from conftest import ROOT
 from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
-TARGET = "evaluate@lstm-learned-packed"
+TARGET = "sms_evaluate@lstm-learned-packed"
+TRAIN = "sms_train@lstm-learned-packed"
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,10 @@ def client(harness):
 def tiny_sms(mirror: Path, path: Path, monkeypatch) -> Path:
     """A copy of the project cut down to SMS with two small variants; downloads done and committed."""
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
-    params["sms"].update(max_rows=300, models=["lstm", "gru"], seed_runs=[], extra_seeds=[])
-    params["sms"]["embeddings"].update(kinds=["learned"])
-    params["sms"]["train"].update(max_epochs=2, hidden=8)
+    sms = params["tasks"]["sms"]
+    sms.update(max_rows=300, models=["lstm", "gru"], seed_runs=[], extra_seeds=[])
+    sms["embeddings"].update(kinds=["learned"])
+    sms["train"].update(max_epochs=2, hidden=8)
     env = project_env(path, mirror)
     env["RNNLAB_MIRROR"] = str(mirror)
     make_project(path, params, env, ("download@sms_spam", "download@glove_6b_100d_slice"))
@@ -86,7 +88,7 @@ def summary_artifact(client, flow_run_id) -> str:
 
 def set_param(project: Path, key: str, value) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["sms"]["train"][key] = value
+    params["tasks"]["sms"]["train"][key] = value
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
@@ -97,8 +99,9 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
     project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
     order = dvcrun.stage_order(project, [TARGET])
     downloads = ["download@sms_spam", "download@glove_6b_100d_slice"]
-    assert sorted(order) == sorted(downloads + ["prepare", "vocab", "embeddings@learned", "train@lstm-learned-packed", TARGET])
-    assert order.index("prepare") < order.index("vocab") < order.index("embeddings@learned") < order.index(TARGET)
+    assert sorted(order) == sorted(downloads + ["sms_prepare", "sms_vocab", "sms_embeddings@learned", TRAIN, TARGET])
+    assert (order.index("sms_prepare") < order.index("sms_vocab") < order.index("sms_embeddings@learned")
+            < order.index(TRAIN) < order.index(TARGET))
 
     state = reproduce(targets=[TARGET], project=str(project), return_state=True)
     first = state.result()
@@ -109,9 +112,9 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
     runs = {r.name: r for r in task_runs(client, flow_run_of(state))}
     assert set(runs) == set(order) and all(r.state.is_completed() for r in runs.values())
     upstream = {i.id for i in runs[TARGET].task_inputs["wait_for"]}
-    assert runs["train@lstm-learned-packed"].id in upstream and runs["prepare"].id in upstream
-    assert "> python stages/train.py sms lstm learned packed" in logs_of(client, runs["train@lstm-learned-packed"].id)
-    assert "best epoch" in logs_of(client, runs["train@lstm-learned-packed"].id)  # the stage's own print
+    assert runs[TRAIN].id in upstream and runs["sms_prepare"].id in upstream
+    assert "> python stages/classification/train.py sms lstm learned packed" in logs_of(client, runs[TRAIN].id)
+    assert "best epoch" in logs_of(client, runs[TRAIN].id)  # the stage's own print
     summary = summary_artifact(client, flow_run_of(state))
     assert "**5** ran" in summary and "metrics/sms/lstm-learned-packed.json | accuracy" in summary
     metrics = (project / "metrics/sms/lstm-learned-packed.json").read_bytes()
@@ -121,10 +124,10 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
 
     set_param(project, "hidden", 12)
     moved = reproduce(targets=[TARGET], project=str(project))
-    assert moved["stages"]["train@lstm-learned-packed"] == dvcrun.RAN and moved["stages"]["prepare"] == dvcrun.UNCHANGED
+    assert moved["stages"][TRAIN] == dvcrun.RAN and moved["stages"]["sms_prepare"] == dvcrun.UNCHANGED
     set_param(project, "hidden", 8)
     back = reproduce(targets=[TARGET], project=str(project))
-    assert back["stages"]["train@lstm-learned-packed"] == dvcrun.RESTORED
+    assert back["stages"][TRAIN] == dvcrun.RESTORED
     assert back["stages"][TARGET] == dvcrun.RESTORED
     assert (project / "metrics/sms/lstm-learned-packed.json").read_bytes() == metrics
 
@@ -182,7 +185,7 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
     from pipelines.sweep import sweep
 
     project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
-    result = sweep(targets=[TARGET], params={"sms.train.hidden": [8, 12]}, seeds=[3], name="t",
+    result = sweep(targets=[TARGET], params={"tasks.sms.train.hidden": [8, 12]}, seeds=[3], name="t",
                    n_workers=2, project=str(project), workdir=str(tmp_path / "work"))
     names = {row["experiment"] for row in result["rows"]}
     assert len(names) == 2 and {row["status"] for row in result["rows"]} == {"done"}
@@ -194,7 +197,7 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
     revs = {rev["name"]: rev["data"] for b in shown for e in b.get("experiments") or [] for rev in e["revs"]}
     assert names <= set(revs)
     one = revs["t-lstm-learned-packed-hidden12-seed3"]
-    assert one["params"]["params.yaml"]["data"]["sms"]["train"]["hidden"] == 12
+    assert one["params"]["params.yaml"]["data"]["tasks"]["sms"]["train"]["hidden"] == 12
     assert one["params"]["params.yaml"]["data"]["seed"] == 3
     assert "accuracy" in one["metrics"]["metrics/sms/lstm-learned-packed.json"]["data"]
 

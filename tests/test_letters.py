@@ -11,7 +11,7 @@ import torch
 from conftest import ROOT
 from rnnlab import fetch, letters as L, params as P, training
 
-CFG = P.load(ROOT / "params.yaml").letters
+CFG = P.task(P.load(ROOT / "params.yaml"), "letters", kind="letters")
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,20 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, stage_module
 from rnnlab import fetch, training
 from rnnlab.errors import RnnlabError
-from rnnlab.steps import news_embed, news_evaluate, news_prepare, news_report, news_train
+
+news_prepare, news_embed, news_train, news_evaluate, news_report = (
+    stage_module("news", step) for step in ("prepare", "embed", "train", "evaluate", "report"))
+TASK = "news"
 
 VARIANTS = ("frozen", "finetuned")
 SPLITS = ("train", "val", "test")
 
 
 def small(params: dict) -> dict:
-    news = params["news"]
+    news = params["tasks"][TASK]
     news.update(max_rows=240, min_class_rows=5, max_epochs=3, patience=3)
     news["head"].update(batch=32)
     news["finetune"].update(layers=1, batch=16, max_epochs=1)
@@ -39,12 +42,12 @@ def project(tmp_path_factory, mirror):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(path)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path / 'mlflow.db'}")
-        news_prepare.run()
-        news_embed.run()
+        news_prepare.run(TASK)
+        news_embed.run(TASK)
         for variant in VARIANTS:
-            news_train.run(variant)
-            news_evaluate.run(variant)
-        news_report.run()
+            news_train.run(TASK, variant)
+            news_evaluate.run(TASK, variant)
+        news_report.run(TASK)
         yield path, mp
 
 
@@ -115,26 +118,26 @@ def test_same_seed_same_metrics_and_an_interrupted_run_resumes_to_the_same_resul
 
     mp.setattr(training, "fit_loop", killed_after_one_epoch)
     with pytest.raises(KeyboardInterrupt):
-        news_train.run("frozen")
+        news_train.run(TASK, "frozen")
     assert len(list((path / ".rnnlab/resume").glob("news-frozen-*.pt"))) == 1
     mp.setattr(training, "fit_loop", fit_loop)
     capsys.readouterr()
-    news_train.run("frozen")
+    news_train.run(TASK, "frozen")
     assert "resuming from epoch 2" in capsys.readouterr().out
     assert read(path / "models/news/frozen/train.json")["history"] == history
-    news_train.run("finetuned")  # from scratch again
+    news_train.run(TASK, "finetuned")  # from scratch again
     for variant in VARIANTS:
-        news_evaluate.run(variant)
+        news_evaluate.run(TASK, variant)
         assert (path / f"metrics/news/{variant}.json").read_bytes() == before[variant], variant
 
 
 def test_unknown_variant_is_one_clear_error():
     with pytest.raises(RnnlabError, match="unknown news variant 'bert'"):
-        news_train.run("bert")
+        news_train.run(TASK, "bert")
 
 
 def test_head_reads_a_sentence_vector_as_a_length_one_sequence():
-    from rnnlab.steps.news_common import Head
+    from rnnlab.news import Head
 
     torch.manual_seed(0)
     head = Head(384, 5, variant="rnn", hidden=128, dropout=0.0).eval()

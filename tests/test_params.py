@@ -15,20 +15,21 @@ def write(tmp_path, change):
 
 def test_project_params_are_valid(in_project):
     p = P.load()
-    assert p.sms.train.hidden == 64 and p.sms.train.batch_size == 512 and p.sms.max_len == 50
-    assert set(p.sms.models) >= {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru", "lstmx2", "cnn-lstm", "bilstm-attn"}
+    sms = P.task(p, "sms")
+    assert sms.train.hidden == 64 and sms.train.batch_size == 512 and sms.max_len == 50
+    assert set(sms.models) >= {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru", "lstmx2", "cnn-lstm", "bilstm-attn"}
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d["sms"]["train"].update(hiden=3), r"params.yaml: sms.train.hiden: Extra inputs are not permitted"),
-    (lambda d: d["sms"]["train"].update(hidden="big"), r"sms.train.hidden: Input should be a valid integer.*'big'"),
-    (lambda d: d["sms"]["train"].update(dropout=1.5), r"sms.train.dropout: Input should be less than 1 \(got 1.5\)"),
-    (lambda d: d["sms"].update(models=["lstm", "transformer"]), r"sms.models.1: Value error, unknown variant 'transformer': expected \[cnn-\]\[bi\]"),
-    (lambda d: d["sms"]["split"].update(test=0), r"params.yaml: sms.split.test: Input should be greater than 0 \(got 0\)"),
+    (lambda d: d["tasks"]["sms"]["train"].update(hiden=3), r"params.yaml: tasks.sms.train.hiden: Extra inputs are not permitted"),
+    (lambda d: d["tasks"]["sms"]["train"].update(hidden="big"), r"tasks.sms.train.hidden: Input should be a valid integer.*'big'"),
+    (lambda d: d["tasks"]["sms"]["train"].update(dropout=1.5), r"tasks.sms.train.dropout: Input should be less than 1 \(got 1.5\)"),
+    (lambda d: d["tasks"]["sms"].update(models=["lstm", "transformer"]), r"tasks.sms.models.1: Value error, unknown variant 'transformer': expected \[cnn-\]\[bi\]"),
+    (lambda d: d["tasks"]["sms"]["split"].update(test=0), r"params.yaml: tasks.sms.split.test: Input should be greater than 0 \(got 0\)"),
     (lambda d: d["download"].update(source_order=["ftp"]), r"download.source_order.0: Input should be 'mirror'"),
     (lambda d: d.pop("seed") and d.pop("download"), r"params.yaml: download: Field required$"),
-    (lambda d: d["sms"].update(corpus="sms_spamm"), r"params.yaml: sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml"),
-    (lambda d: d["news"].update(encoder="bert-base"), r"params.yaml: news.encoder: Value error, 'bert-base' is not in catalog.yaml"),
+    (lambda d: d["tasks"]["sms"].update(corpus="sms_spamm"), r"params.yaml: tasks.sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml"),
+    (lambda d: d["tasks"]["news"].update(encoder="bert-base"), r"params.yaml: tasks.news.encoder: Value error, 'bert-base' is not in catalog.yaml"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):
     path = write(in_project, change)
@@ -67,6 +68,6 @@ def test_params_read_as_dvc_writes_them(in_project):
     """`dvc exp run -S` rewrites params.yaml as YAML 1.2: the key "no" loses its quotes and must stay "no"."""
     text = (in_project / "params.yaml").read_text(encoding="utf-8")
     assert '{"no": da}' in text
-    (in_project / "params.yaml").write_text(text.replace('{"no": da}', "\n    no: da"), encoding="utf-8")
-    assert P.load().letters.lang_map == {"no": "da"}
+    (in_project / "params.yaml").write_text(text.replace('{"no": da}', "\n      no: da"), encoding="utf-8")
+    assert P.task(P.load(), "letters", kind="letters").lang_map == {"no": "da"}
     assert P.read_yaml("a: yes\nb: off\nc: true\nd: False") == {"a": "yes", "b": "off", "c": True, "d": False}

@@ -1,4 +1,4 @@
-"""End to end: the real `dvc repro` of all five experiments in a temporary copy of the project, on small params.
+"""End to end: the real `dvc repro` of every task in a temporary copy of the project, on small params.
 
 The SMS-only behaviours (tracking, registry aliases, resume, prediction input) are in tests/test_sms_pipeline.py,
 on a project of their own, so that the two modules run side by side on the two test workers.
@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from project_fixtures import KINDS, MODELS, load_small_params, make_project, project_env, run, runs
+from rnnlab import kinds, params as P
 
-TASKS = ("sms", "sentiment", "letters", "news", "poetry")
+
+def trained(path: Path) -> dict[str, kinds.TrainedTask]:
+    """The project's tasks that train models (params order), from its params.yaml."""
+    return kinds.trained_tasks(P.load(path / "params.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +29,8 @@ def project(tmp_path_factory, mirror):
     path = tmp_path_factory.mktemp("project")
     env = project_env(path, mirror)
     params = load_small_params()
-    params["sms"].update(seed_runs=[], extra_seeds=[])  # the seed sweep: tests/test_sms_pipeline.py
-    params["news"]["variants"] = ["frozen"]  # the fine-tuned encoder: tests/test_news.py
+    params["tasks"]["sms"].update(seed_runs=[], extra_seeds=[])  # the seed sweep: tests/test_sms_pipeline.py
+    params["tasks"]["news"]["variants"] = ["frozen"]  # the fine-tuned encoder: tests/test_news.py
     out = make_project(path, params, env)
     return path, env, out
 
@@ -80,13 +84,16 @@ def test_sentiment_tables_and_attribution_pages(project):
     for rows in attrs.values():
         assert rows[0]["text"].startswith("Masterpiece.") and rows[0]["tokens"][0] == "masterpiece"
         assert all(r["delta"] <= 0.05 and 0 <= r["prob_positive"] <= 1 for r in rows)
-    page = (path / "results/attributions/index.html").read_text()
+    page = (path / "results/attributions/sentiment/index.html").read_text()
     assert "imdb_full/bilstm-glove-bucketed" in page and "P(positive)" in page
     for name in ("comparison.png", "imdb_deck--lstm-learned-bucketed.png", "imdb_full--bilstm-glove-bucketed.html"):
-        assert (path / "results/attributions" / name).stat().st_size > 0
+        assert (path / "results/attributions/sentiment" / name).stat().st_size > 0
     table = (path / "results/sentiment.md").read_text()
     assert "| lstm | learned | bucketed |" in table and "| bilstm | glove | bucketed |" in table
     assert "deck: validation accuracy" in table and "± " in table and "comparison.png" in table
+    # each classification task's own table (stage <task>_report)
+    assert "| lstm | learned | bucketed |" in (path / "results/imdb_deck.md").read_text()
+    assert "| bilstm | glove | bucketed |" in (path / "results/imdb_full.md").read_text()
 
 
 def test_second_repro_runs_nothing(project):
@@ -115,13 +122,16 @@ def test_generate_and_predict_commands_use_the_trained_models(project):
 def test_each_task_has_a_registered_champion(project):
     path, env, out = project
     client = registry_client(path)
-    for task in TASKS:
+    registered = {t.registered_as: t for t in trained(path).values() if t.registered_as}
+    assert set(registered) == {"sms", "sentiment", "letters", "news", "poetry"}  # imdb_deck: register_as false
+    for task, t in registered.items():
         chosen = json.loads((path / f"results/champions/{task}.json").read_text())
         version = client.get_model_version_by_alias(f"rnnlab-{task}", "champion")
         assert version.tags["variant"] == chosen["best_variant"] and float(version.tags["score"]) == chosen["score"]
         assert client.get_registered_model(f"rnnlab-{task}").tags["rnnlab_task"] == task
         scores = chosen["candidates"].values()
-        assert chosen["score"] == (min(scores) if task == "poetry" else max(scores))
+        assert chosen["score"] == (max(scores) if t.kind.higher_is_better else min(scores))
+    assert registered["poetry"].kind.higher_is_better is False  # bits per character: lower wins
     assert set(json.loads((path / "results/champions/letters.json").read_text())["candidates"]) == {"finetuned-lstm"}
 
 
@@ -165,10 +175,12 @@ def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(pro
         out = run([rnnlab, "compare", "--mlflow-url", ui], path, env)
         page = (path / "results/compare.html").read_text()
         links = re.findall(r'<tr><td>([a-z0-9-]+)(?: <span[^>]*>★</span>)?</td>.*?<a href="([^"]+)">', page)
-        variants = {f"{folder}/{p.stem}" for folder in ("sms", "imdb_full", "imdb_deck", "letters", "news", "poetry")
+        folders = list(trained(path))
+        assert folders == ["sms", "imdb_deck", "imdb_full", "poetry", "letters", "news"]
+        variants = {f"{folder}/{p.stem}" for folder in folders
                     for p in (path / "metrics" / folder).glob("*.json") if (path / "models" / folder / p.stem).is_dir()}
-        assert f"{len(variants)} variants in 6 tasks, {len(variants)} linked" in out
-        assert len(links) == len(variants) and page.count("data:image/png;base64,") == 6
+        assert f"{len(variants)} variants in {len(folders)} tasks, {len(variants)} linked" in out
+        assert len(links) == len(variants) and page.count("data:image/png;base64,") == len(folders)
         with sqlite3.connect(path / "mlflow.db") as db:
             names = dict(db.execute("select run_uuid, name from runs"))
         linked = {names[url.rsplit("/", 1)[1]] for _, url in links}
@@ -195,7 +207,7 @@ def test_attributions_that_miss_the_bound_are_flagged_and_the_pipeline_goes_on(p
     params_file = path / "params.yaml"
     original = params_file.read_text()
     params = yaml.safe_load(original)
-    params["sentiment"]["attributions"].update(n_steps=8, max_steps=8, max_delta=1e-12)  # one 8-point rule
+    params["tasks"]["sentiment"]["attributions"].update(n_steps=8, max_steps=8, max_delta=1e-12)  # one 8-point rule
     try:
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         out = run([sys.executable, "-m", "dvc", "repro", "sentiment_report"], path, env)
@@ -203,10 +215,10 @@ def test_attributions_that_miss_the_bound_are_flagged_and_the_pipeline_goes_on(p
         assert len(warnings) == 4 and all("completeness delta" in w and "8 steps" in w for w in warnings)
         attrs = json.loads((path / "metrics/sentiment/attributions.json").read_text())
         assert all(not r["converged"] and r["n_steps"] == 8 and r["delta"] > 1e-12 for rows in attrs.values() for r in rows)
-        assert (path / "results/attributions/index.html").read_text().count("not converged: delta") == 4
+        assert (path / "results/attributions/sentiment/index.html").read_text().count("not converged: delta") == 4
         assert "**4 of 4 attributions missed the bound 1e-12**" in (path / "results/sentiment.md").read_text()
 
-        params["sentiment"]["attributions"]["strict"] = True  # opt in: a miss fails the stage, in one line
+        params["tasks"]["sentiment"]["attributions"]["strict"] = True  # opt in: a miss fails the stage, in one line
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         done = subprocess.run([sys.executable, "-m", "dvc", "repro", "sentiment_attributions"], cwd=path, env=env,
                               capture_output=True, text=True)

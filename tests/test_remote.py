@@ -17,7 +17,7 @@ from prefect_fixtures import free_port, stop_group, wait_http
 from project_fixtures import make_project, project_env, run, small_params
 
 pytestmark = pytest.mark.slow
-TARGET = "evaluate@lstm-learned-packed"
+TARGET = "sms_evaluate@lstm-learned-packed"
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_EC2_METADATA_DISABLED": "true"}
 
@@ -47,9 +47,10 @@ def tree_md5(path: Path) -> dict[str, str]:
 
 def test_a_teammate_pulls_everything_and_reruns_nothing(mirror, tmp_path, s3):
     params = small_params(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
-    params["sms"].update(max_rows=300, models=["lstm"], seed_runs=[], extra_seeds=[])
-    params["sms"]["embeddings"].update(kinds=["learned"])
-    params["sms"]["train"].update(max_epochs=2, hidden=8)
+    sms = params["tasks"]["sms"]
+    sms.update(max_rows=300, models=["lstm"], seed_runs=[], extra_seeds=[])
+    sms["embeddings"].update(kinds=["learned"])
+    sms["train"].update(max_epochs=2, hidden=8)
     a, b = tmp_path / "a", tmp_path / "b"
     env = {**project_env(a, mirror), **S3_KEYS, "RNNLAB_MIRROR": str(mirror)}
     dvc = [sys.executable, "-m", "dvc"]

