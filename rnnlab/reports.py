@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import string
+from pathlib import Path
 
 from rnnlab import layout, metricsfile
 from rnnlab import params as P
+from rnnlab.errors import RnnlabError
 
 
 def _rows(task: str, cfg) -> list[dict]:
@@ -18,6 +21,15 @@ def _rows(task: str, cfg) -> list[dict]:
         t = json.loads((layout.model_dir(task, name) / "train.json").read_text(encoding="utf-8"))
         rows.append({"variant": variant, "embedding": kind, "input": mode, "m": m, "t": t})
     return sorted(rows, key=lambda r: (-r["m"]["accuracy"], -r["m"]["macro_avg"]["f1_score"], r["variant"]))
+
+
+def render(template: Path, **values) -> str:
+    """A report page: its prose from a markdown template, the numbers filled into $placeholders."""
+    try:
+        text = string.Template(Path(template).read_text(encoding="utf-8")).substitute(values)
+    except KeyError as e:
+        raise RnnlabError(f"{template}: no value for placeholder ${e.args[0]}") from None
+    return text.rstrip("\n") + "\n"  # an empty last part (no seed runs, say) leaves no blank lines behind
 
 
 def hashes(corpus: dict, listed: int = 5) -> str:
@@ -67,16 +79,6 @@ def seeds_table(task: str, cfg) -> list[str]:
         lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "
                      f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {per} |")
     return lines + [""]
-
-
-def table(task: str, cfg, positive: str) -> str:
-    reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | "
-                 f"| {r.epochs or ''} | | |" for r in cfg.reference]
-    lines = [f"# {task}: recurrent variants compared", "", corpus_line(task), "",
-             *runs_table(task, cfg, positive, reference), "",
-             "Rows sorted by test accuracy. Timings are wall-clock on the machine that ran the pipeline; "
-             "every other number is deterministic for a given seed.", "", *seeds_table(task, cfg)]
-    return "\n".join(lines)
 
 
 def positive_label(cfg, labels: list[str]) -> str:

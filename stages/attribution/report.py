@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from rnnlab import atomic, layout, metricsfile
+from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.classification import labels_of
 from rnnlab.entry import run_stage
 from rnnlab.reports import corpus_line, positive_label, runs_table, seeds_table
+
+DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
+TEMPLATE = Path(__file__).with_name("report.md")
 
 
 def _deck_comparison(name: str, cfg, published: dict[str, str]) -> list[str]:
@@ -26,23 +30,21 @@ def _deck_comparison(name: str, cfg, published: dict[str, str]) -> list[str]:
                         "training reviews; the test half has other films, hence the gap.", ""]
 
 
-def _attribution_table(task: str, cfg) -> list[str]:
+def _attribution_values(task: str, cfg) -> dict:
     attrs = json.loads(layout.attribution_metrics(task).read_text(encoding="utf-8"))
     runs = list(attrs)
     lines = ["| sentence | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
     for i, sentence in enumerate(cfg.attributions.sentences):
         lines.append(f"| {sentence} | " + " | ".join(_cell(attrs[r][i]) for r in runs) + " |")
-    deck = " / ".join(f"{k.upper()} {v}" for k, v in cfg.reference.p_positive.items())
     everything = [a for r in runs for a in attrs[r]]
-    worst = max(a["delta"] for a in everything)
     missed = sum(not a["converged"] for a in everything)
     check = (f"all {len(everything)} attributions within the bound {cfg.attributions.max_delta}" if not missed else
              f"**{missed} of {len(everything)} attributions missed the bound {cfg.attributions.max_delta}** "
              f"(marked ⚠: their token scores do not add up to the change in P(positive))")
-    return lines + ["", f"The deck's P(positive) for the first sentence: {deck}. Completeness check "
-                        f"(adaptive Gauss–Legendre, {min(a['n_steps'] for a in everything)}–"
-                        f"{max(a['n_steps'] for a in everything)} steps per attribution): the largest "
-                        f"|sum of attributions − (P(x) − P(baseline))| is {worst:.1e}; {check}."]
+    return {"attribution_table": "\n".join(lines), "check": check,
+            "deck_p": " / ".join(f"{k.upper()} {v}" for k, v in cfg.reference.p_positive.items()),
+            "min_steps": min(a["n_steps"] for a in everything), "max_steps": max(a["n_steps"] for a in everything),
+            "worst": f"{max(a['delta'] for a in everything):.1e}"}
 
 
 def _cell(a: dict) -> str:
@@ -63,16 +65,11 @@ def _task_section(name: str, params, published: dict[str, str]) -> list[str]:
 def text(task: str) -> str:
     params = P.load()
     cfg = P.task(params, task, "attribution")
-    first = cfg.tables[0]
-    lines = [f"# {task}: {', '.join(cfg.tables)} with token attributions", "", corpus_line(first), ""]
+    sections = []
     for i, name in enumerate(cfg.tables):
-        lines += _task_section(name, params, cfg.reference.validation_accuracy if i == 0 else {})
-    lines += ["**Integrated-Gradients attributions** (Captum), P(positive) per model:", "",
-              *_attribution_table(task, cfg), "",
-              f"![token attributions per model](results/attributions/{task}/comparison.png)", "",
-              f"Side by side with hover scores: `results/attributions/{task}/index.html`; one page and PNG per model "
-              "beside it.", ""]
-    return "\n".join(lines)
+        sections += _task_section(name, params, cfg.reference.validation_accuracy if i == 0 else {})
+    return reports.render(TEMPLATE, task=task, tables=", ".join(cfg.tables), corpus_line=corpus_line(cfg.tables[0]),
+                          task_sections="\n".join(sections), **_attribution_values(task, cfg))
 
 
 def run(task: str) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from pathlib import Path
 
-from rnnlab import atomic, layout, metricsfile
+from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -20,19 +21,10 @@ DECK = {
     ("finetuned", "rnn"): (0.55, 0.31, 0.80), ("finetuned", "lstm"): (0.93, 0.86, 1.00),
     ("finetuned", "bilstm"): (0.93, 0.86, 1.00),
 }
+DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
+TEMPLATE = Path(__file__).with_name("report.md")
 KIND = {"tfidf": "TF-IDF (5,000 features)", "word2vec": "mean word2vec (trained here)", "glove": "mean GloVe 6B-50d",
         "sbert": "SBERT all-MiniLM-L6-v2", "finetuned": "fine-tuned embedding (GloVe init)"}
-
-IBSEN = (
-    "**Ibsen's language.** Project Gutenberg files both Ibsen plays (*Vildanden* 1884, *Gildet paa Solhaug* "
-    "1856/1883) as Norwegian (`no`); this corpus labels them `da`. Ibsen wrote in the Dano-Norwegian written "
-    "standard of his time — Danish orthography with Norwegian vocabulary (the ancestor of Riksmål/Bokmål; "
-    "Nynorsk and the 1907 spelling reform came later), set by Copenhagen publishers (Gyldendal). The deck's "
-    "letter dataset labels Ibsen `da`, and so does the real letter sample used here (its Ibsen letters are "
-    "`da`, plus a few in `de` and `fr`). Keeping Gutenberg's `no` would split one written language into two "
-    "classes that no model could tell apart (Ibsen's `no` plays vs his `da` letters), and would make six "
-    "language classes instead of the deck's five. So `params.yaml letters.lang_map` maps `no` -> `da`.")
-
 
 def _load(task: str, kind: str, variant: str) -> tuple[dict, dict]:
     name = f"{kind}-{variant}"
@@ -54,64 +46,10 @@ def _head_table(report: dict, labels: list[str]) -> list[str]:
     return lines
 
 
-def run(task: str) -> None:
-    params = P.load()
-    cfg = P.task(params, task, "letters")
-    balance = json.loads((layout.METRICS / task / "balance.json").read_text(encoding="utf-8"))
-    corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
-    rows = [(k, v, *_load(task, k, v)) for k, v in itertools.product(cfg.features, cfg.models)]
-    prep, test = balance["prepare"], balance["test"]
-    others = sorted(set(test["author"]) - set(cfg.authors))
-    lines = [
-        "# letters: author + language, two heads on one recurrent encoder",
-        "",
-        f"Deck 000's letter-dataset experiment: every paragraph gets an author (7 classes) and a language "
-        f"({len(corpus['langs'])} classes: {', '.join(corpus['langs'])}) from **one** shared encoder with two linear "
-        "heads, trained on the sum of the two cross-entropies. Static inputs (one vector per paragraph) run as "
-        f"a sequence of length 1 (hidden {cfg.static.hidden}, dropout {cfg.static.dropout}, batch {cfg.static.batch}, "
-        f"Adam lr {cfg.static.lr}, at most {cfg.static.max_epochs} epochs); the fine-tuned runs read the first "
-        f"{cfg.finetuned.max_len} tokens through an embedding layer initialised from GloVe (unseen words "
-        f"~ N(0, {cfg.finetuned.oov_scale})) and trained with the rest (batch {cfg.finetuned.batch}, lr "
-        f"{cfg.finetuned.lr}, at most {cfg.finetuned.max_epochs} epochs, {cfg.finetuned.input} sequences). Every run "
-        f"stops early on the validation joint loss (patience {cfg.static.patience}) and keeps its best epoch.",
-        "",
-        "## Data and split",
-        "",
-        f"The deck's full letter corpus is not public. Here: paragraphs of 13 Project Gutenberg books "
-        f"(`{cfg.corpora.books}`: the seven authors' books plus Daudet's *Lettres de mon moulin* (fr) and Manzoni's "
-        f"*I promessi sposi* (it)) and the public sample of the real letters (`{cfg.corpora.letters}`, "
-        f"{prep['read']['letters']} paragraphs). Paragraphs under {prep['min_words']} words and "
-        f"Gutenberg front matter ({prep['dropped_boilerplate']} paragraphs) are dropped; at most "
-        f"{prep['capped_to']} paragraphs per book (a seeded sample) keep the whole experiment within minutes.",
-        "",
-        f"- **Split** (seed {params.seed}): paragraph level, stratified by book (hence by author) — "
-        f"{cfg.split.val:.0%} validation, {cfg.split.test:.0%} test of every book; whole books cannot be held out "
-        "because Schiller and Busch have one book each. The letter sample keeps its own train/test split "
-        "(validation drawn from its train part). Identical paragraphs (compared case-, punctuation- and "
-        "space-insensitively) are dropped within the books "
-        f"({prep['dropped_duplicates_within_books']}) and across splits (test wins over validation over train: "
-        f"{sum(prep['dropped_cross_split_duplicates'].values())} dropped), so no test paragraph was seen in training.",
-        f"- **Sizes**: train {balance['train']['rows']}, validation {balance['val']['rows']}, test {test['rows']} "
-        f"paragraphs (test: {test['source'].get('gutenberg', 0)} from the books, {test['source'].get('letters', 0)} "
-        f"real letters; languages {', '.join(f'{k} {v}' for k, v in test['lang'].items())}).",
-        f"- **Author head**: the deck's seven authors. Paragraphs by {' and '.join(others) or 'other authors'} "
-        "(the French and Italian books) have no author class: their author loss is masked, they train the language "
-        "head and the shared encoder only, and they are left out of the author scores "
-        f"({test['author_head_rows']} test paragraphs carry an author target). In the deck, fr and it were letters by "
-        "the seven authors themselves.",
-        f"- {IBSEN}",
-        "",
-        "Caveat: paragraphs of the same book are in train and test (the deck's letters, too, were most likely split at "
-        "random), so "
-        "character names and a book's vocabulary help the author head; the *letters* column scores the real "
-        "letters alone.",
-        "",
-        "## Results (test set)",
-        "",
-        "| input | encoder | author acc | author macro F1 | language acc | language macro F1 | letters: author acc "
-        "| best / run epochs | train s | deck: author acc | deck: author macro F1 | deck: language acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+def _results_table(rows) -> list[str]:
+    lines = ["| input | encoder | author acc | author macro F1 | language acc | language macro F1 | letters: author acc "
+             "| best / run epochs | train s | deck: author acc | deck: author macro F1 | deck: language acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, variant, m, t in rows:
         deck = DECK.get((kind, variant)) or DECK.get((kind, None))
         mark = "¹" if (kind, variant) not in DECK and deck else ""
@@ -120,44 +58,41 @@ def run(task: str) -> None:
         lines.append(f"| {KIND[kind]} | {variant} | {m['author_accuracy']:.4f} | {m['author_macro_f1']:.4f} | "
                      f"{m['lang_accuracy']:.4f} | {m['lang_macro_f1']:.4f} | {_f(letters)} | "
                      f"{t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | {' | '.join(d)} |")
+    return lines
+
+
+def run(task: str) -> None:
+    params = P.load()
+    cfg = P.task(params, task, "letters")
+    balance = json.loads((layout.METRICS / task / "balance.json").read_text(encoding="utf-8"))
+    corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
+    rows = [(k, v, *_load(task, k, v)) for k, v in itertools.product(cfg.features, cfg.models)]
+    prep, test = balance["prepare"], balance["test"]
+    others = sorted(set(test["author"]) - set(cfg.authors))
     best_k, best_v, best_m, best_t = max(rows, key=lambda r: (r[2]["author_accuracy"], r[2]["author_macro_f1"],
                                                               r[2]["lang_accuracy"]))
-    best = f"{best_k}-{best_v}"
-    lines += [
-        "",
-        "¹ The deck's TF-IDF slide reports one result without naming the encoder; it is shown beside every TF-IDF "
-        "row. Deck numbers are on a different (larger, non-public) test set of 4,881 letter paragraphs and are "
-        "rounded as on the slides; the deck's static rows are its mean-GloVe (200-d) runs, its fine-tuned rows its "
-        "5-epoch runs (\"RNN zeigt schlechte Ergebnisse nach 5 Epochen\"). — = not on the slides. The deck trained on "
-        "roughly ten times as many paragraphs, so its 5 fine-tuning epochs were about ten times as many updates as "
-        f"{cfg.finetuned.max_epochs} epochs here.",
-        "",
-        f"## Best run: {KIND[best_k]} + {best_v}",
-        "",
-        f"Author accuracy {best_m['author_accuracy']:.4f}, language accuracy {best_m['lang_accuracy']:.4f}; "
-        f"best epoch {best_t['best_epoch']} of {best_t['epochs_run']}. Confusion matrices: "
-        f"[author](../plots/letters/{best}/author_confusion.png), "
-        f"[language](../plots/letters/{best}/lang_confusion.png); "
-        f"[learning curves](../plots/letters/{best}/curves.png) "
-        f"(every run's under `plots/letters/<input>-<encoder>/`; metrics in `metrics/letters/`).",
-        "",
-        "**Author head** (test paragraphs of the seven authors):",
-        "",
-        *_head_table(best_m["author"], corpus["authors"]),
-        "",
-        "**Language head** (all test paragraphs):",
-        "",
-        *_head_table(best_m["lang"], corpus["langs"]),
-        "",
-        "Per source: " + "; ".join(
-            f"{s}: {r['rows']} paragraphs, author accuracy {_f(r['author_accuracy'])}, language accuracy "
-            f"{_f(r['lang_accuracy'])}" for s, r in best_m["by_source"].items()) + ".",
-        "",
-        "Timings are wall-clock on the machine that ran the pipeline (one torch thread); every other number is "
-        f"deterministic for seed {params.seed} on CPU. MLflow experiment `rnnlab-letters` holds one run per row.",
-        "",
-    ]
-    text = "\n".join(lines)
+    st, ft = cfg.static, cfg.finetuned
+    text = reports.render(TEMPLATE, task=task, n_langs=len(corpus["langs"]), langs=", ".join(corpus["langs"]),
+        static_hidden=st.hidden, static_dropout=st.dropout, static_batch=st.batch, static_lr=st.lr,
+        static_max_epochs=st.max_epochs, static_patience=st.patience, ft_max_len=ft.max_len,
+        ft_oov_scale=ft.oov_scale, ft_batch=ft.batch, ft_lr=ft.lr, ft_max_epochs=ft.max_epochs, ft_input=ft.input,
+        books=cfg.corpora.books, letters=cfg.corpora.letters, letters_read=prep["read"]["letters"],
+        min_words=prep["min_words"], dropped_boilerplate=prep["dropped_boilerplate"], capped_to=prep["capped_to"],
+        seed=params.seed, val=f"{cfg.split.val:.0%}", test=f"{cfg.split.test:.0%}",
+        dup_within=prep["dropped_duplicates_within_books"],
+        dup_across=sum(prep["dropped_cross_split_duplicates"].values()),
+        train_rows=balance["train"]["rows"], val_rows=balance["val"]["rows"], test_rows=test["rows"],
+        test_books=test["source"].get("gutenberg", 0), test_letters=test["source"].get("letters", 0),
+        test_langs=", ".join(f"{k} {v}" for k, v in test["lang"].items()),
+        others=" and ".join(others) or "other authors", author_rows=test["author_head_rows"],
+        results_table="\n".join(_results_table(rows)), best_kind=KIND[best_k], best_variant=best_v,
+        best=f"{best_k}-{best_v}", best_author_accuracy=f"{best_m['author_accuracy']:.4f}",
+        best_lang_accuracy=f"{best_m['lang_accuracy']:.4f}", best_epoch=best_t["best_epoch"],
+        best_epochs_run=best_t["epochs_run"],
+        author_table="\n".join(_head_table(best_m["author"], corpus["authors"])),
+        lang_table="\n".join(_head_table(best_m["lang"], corpus["langs"])),
+        per_source="; ".join(f"{s}: {r['rows']} paragraphs, author accuracy {_f(r['author_accuracy'])}, language "
+                             f"accuracy {_f(r['lang_accuracy'])}" for s, r in best_m["by_source"].items()))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     print(text)
 

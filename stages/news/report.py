@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from rnnlab import atomic, layout, metricsfile
+from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -20,6 +21,8 @@ DECK_F1 = {
     "STYLE": 0.65, "STYLE & BEAUTY": 0.74, "TASTE": 0.77, "TECH": 0.69, "TRAVEL": 0.73, "WEDDINGS": 0.83,
     "WEIRD NEWS": 0.47, "WELLNESS": 0.50, "WOMEN": 0.50, "WORLD": 0.70}
 
+DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
+TEMPLATE = Path(__file__).with_name("report.md")
 DESCRIBE = {"frozen": "frozen encoder, sentence vectors computed once; RNN head trained",
             "finetuned": "encoder fine-tuned together with the RNN head"}
 
@@ -72,81 +75,60 @@ def run(task: str) -> None:
     used, top = sum(counts.values()), max(sorted(counts), key=counts.get)
     dates = _date_range(task)
     majority = max((v for k, v in balance["test"].items() if k != "rows"), default=0) / balance["test"]["rows"]
-    lines = [
-        "# news: news category from one sentence vector (SBERT -> RNN)", "",
-        f"Corpus **{corpus['corpus']}** ({corpus['title']}), from {corpus['source']}"
-        + (f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "") + ". "
-        f"Text: {' + '.join(corpus['text_fields'])} (joined by {corpus['text_sep']!r}). "
-        f"{corpus['records']:,} records in {corpus['classes_in_corpus']} categories"
-        + (f"; {len(dropped)} with fewer than {cfg.min_class_rows} records dropped "
-           f"({', '.join(f'{k} {v}' for k, v in dropped.items())})" if dropped else "")
-        + f", {len(corpus['labels'])} classes left.",
-        f"Split: train {balance['train']['rows']}, validation {balance['val']['rows']}, test {balance['test']['rows']} "
-        f"(stratified, seed {params.seed}). Majority class share of the test set: {majority:.3f}.",
-        f"Encoder **{cfg.encoder}**, head {cfg.head.variant.upper()}({cfg.head.hidden}) over the sentence vector as a "
-        f"length-1 sequence, then a linear layer; Adam, ReduceLROnPlateau (factor {cfg.scheduler.factor:g}, patience "
-        f"{cfg.scheduler.patience}) and early stopping (patience {cfg.patience}) on validation loss, best epoch kept.",
-        "",
-        "| variant | setup | classes | accuracy | macro F1 | weighted F1 | trainable parameters "
-        "| best / run epochs | train s | stage s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    ft = cfg.finetune
+    partial = "finetuned" in cfg.variants and ft.layers is not None
+    best_variant, best, _ = rows[0]
+    text = reports.render(
+        TEMPLATE, task=task, corpus=corpus["corpus"], title=corpus["title"], source=corpus["source"],
+        standin=f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "",
+        text_fields=" + ".join(corpus["text_fields"]), text_sep=repr(corpus["text_sep"]),
+        records=f"{corpus['records']:,}", classes_in_corpus=corpus["classes_in_corpus"],
+        dropped=(f"; {len(dropped)} with fewer than {cfg.min_class_rows} records dropped "
+                 f"({', '.join(f'{k} {v}' for k, v in dropped.items())})" if dropped else ""),
+        n_labels=len(corpus["labels"]), train_rows=balance["train"]["rows"], val_rows=balance["val"]["rows"],
+        test_rows=balance["test"]["rows"], seed=params.seed, majority=f"{majority:.3f}", encoder=cfg.encoder,
+        head_variant=cfg.head.variant.upper(), head_hidden=cfg.head.hidden, sched_factor=f"{cfg.scheduler.factor:g}",
+        sched_patience=cfg.scheduler.patience, patience=cfg.patience, results_table="\n".join(_results_table(rows, cfg)),
+        best_epoch_zero=("Best epoch 0: no fine-tuning epoch beat the warm-started head on validation loss. "
+                         if any(t["best_epoch"] == 0 for _, _, t in rows) else ""),
+        single_pass="the frozen layers' single pass, " if partial else "", threads=rows[0][2].get("threads", "?"),
+        comparison=_comparison(rows), used=f"{used:,}", dates=f", dated {dates[0]} to {dates[1]}" if dates else "",
+        sample_note=(" (the file's first 10,000 records, i.e. its newest: not a random sample)"
+                     if corpus["corpus"] == "huffpost_sample" else ""),
+        n_categories=len(counts), top=top, top_share=f"{counts[top] / used:.0%}",
+        small=sum(v < 100 for v in counts.values()), not_in_deck=len(set(counts) - set(DECK_F1)),
+        finetune_note=(f" Fine-tuning trains the top {ft.layers} of the 6 transformer layers only, for at most "
+                       f"{ft.max_epochs} epoch{'s' if ft.max_epochs > 1 else ''}, so that it fits a few minutes of two "
+                       "CPU cores; the deck trained all weights for up to 20 epochs." if partial else ""),
+        best_variant=best_variant, class_table="\n".join(_class_table(best, corpus["labels"])))
+    atomic.write_text(layout.RESULTS / f"{task}.md", text)
+    print(text)
+
+
+def _results_table(rows, cfg) -> list[str]:
+    lines = ["| variant | setup | classes | accuracy | macro F1 | weighted F1 | trainable parameters "
+             "| best / run epochs | train s | stage s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for variant, m, t in rows:
         lines.append(
             f"| {variant} | {_describe(variant, cfg)} | {m['classes']} | {m['accuracy']:.4f} | {m['macro_f1']:.3f} "
             f"| {m['weighted_avg']['f1_score']:.3f} | {t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} "
             f"(max {t['max_epochs']}) | {t['train_seconds']:.0f} | {t['wall_seconds']:.0f} |")
-    lines += [
+    return lines + [
         f"| deck 000 | paraphrase-MiniLM-L6-v2 [CLS] vector, fine-tuned end to end at lr 1e-5 | {DECK['classes']} "
         f"| {DECK['accuracy']:.4f} | {DECK['macro_f1']:.2f} | {DECK['weighted_f1']:.2f} | | "
-        f"{DECK['best_epoch']} / {DECK['epochs_run']} (max 20) | | |",
-        "",
-        ("Best epoch 0: no fine-tuning epoch beat the warm-started head on validation loss. "
-         if any(t["best_epoch"] == 0 for _, _, t in rows) else "")
-        + "Train s: time in training epochs only; stage s: the whole `<task>_train` stage (model load, "
-        + ("the frozen layers' single pass, " if "finetuned" in cfg.variants and cfg.finetune.layers is not None
-           else "") + f"validation). Wall-clock on {rows[0][2].get('threads', '?')} CPU threads; every other number "
-        "is deterministic for a given seed.",
-        "",
-        _comparison(rows),
-        "",
-        "**Not the deck's experiment.** The deck's 0.628 is on 33 categories of the full News Category "
-        "Dataset (~200,000 records; its report lists roughly 200-700 test records per class). "
-        f"Here: {used:,} records of {corpus['corpus']}"
-        + (f", dated {dates[0]} to {dates[1]}" if dates else "")
-        + (" (the file's first 10,000 records, i.e. its newest: not a random sample)"
-           if corpus["corpus"] == "huffpost_sample" else "")
-        + f", in {len(counts)} categories, the largest ({top}) {counts[top] / used:.0%} of them, "
-        f"{sum(v < 100 for v in counts.values())} with fewer than 100 records; "
-        f"{len(set(counts) - set(DECK_F1))} of these category names are not among the deck's 33 "
-        "(the dataset's later version renamed and merged some). Accuracy therefore rewards the large classes and "
-        "is not comparable with the deck's; macro F1 weighs every class equally. The encoder is all-MiniLM-L6-v2 "
-        "(the deck: paraphrase-MiniLM-L6-v2, not available offline), and the sentence vector is its mean pooling "
-        "over word pieces, L2-normalised, as the model's pooling config says (the deck took the [CLS] token "
-        "state, which this model was not trained to fill)."
-        + (f" Fine-tuning trains the top {cfg.finetune.layers} of the 6 transformer layers only, for at most "
-           f"{cfg.finetune.max_epochs} epoch{'s' if cfg.finetune.max_epochs > 1 else ''}, so that it fits a few minutes "
-           "of two CPU cores; the deck trained "
-           "all weights for up to 20 epochs." if "finetuned" in cfg.variants and cfg.finetune.layers is not None
-           else ""),
-        "",
-    ]
-    best_variant, best, _ = rows[0]
-    key = lambda label: label.replace(" ", "_")  # as evaluation.report names the rows
-    labels = sorted(corpus["labels"], key=lambda l: (-best[key(l)]["support"], l))
-    lines += [f"## Per class: {best_variant} (best test accuracy)", "",
-              "| category | test records | precision | recall | F1 | deck F1 |", "|---|---|---|---|---|---|"]
+        f"{DECK['best_epoch']} / {DECK['epochs_run']} (max 20) | | |"]
+
+
+def _class_table(best: dict, all_labels: list[str]) -> list[str]:
+    key = lambda label: label.replace(" ", "_")  # noqa: E731 - as evaluation.report names the rows
+    labels = sorted(all_labels, key=lambda l: (-best[key(l)]["support"], l))
+    lines = ["| category | test records | precision | recall | F1 | deck F1 |", "|---|---|---|---|---|---|"]
     for label in labels:
         r = best[key(label)]
         deck = f"{DECK_F1[label]:.2f}" if label in DECK_F1 else "—"
         lines.append(f"| {label} | {r['support']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1_score']:.3f} "
                      f"| {deck} |")
-    lines += ["", "Deck F1 where the deck's report has the same category name (— : not in the deck's 33).", "",
-              f"![confusion matrix, {best_variant}](../plots/news/{best_variant}/confusion.png)", "",
-              "Learning curves: `plots/news/<variant>/curves.png`; MLflow experiment `rnnlab-news`.", ""]
-    text = "\n".join(lines)
-    atomic.write_text(layout.RESULTS / f"{task}.md", text)
-    print(text)
+    return lines
 
 
 if __name__ == "__main__":
