@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +24,18 @@ def _settings() -> fetch.Settings:
     return fetch.Settings(mirror_dir=Path(mirror) if mirror else None)
 
 
+def _mirror_has(mirror: Path, path: str) -> bool:
+    """A file, a directory (`spam/data/`) or a glob (`spam/data/*/*.json`): up to its first wildcard."""
+    fixed = re.split(r"[*?\[]", path, maxsplit=1)[0]
+    if fixed != path:
+        return (mirror / fixed.rsplit("/", 1)[0]).is_dir() if "/" in fixed else mirror.is_dir()
+    return (mirror / path).is_file() or (path.endswith("/") and (mirror / path).is_dir())
+
+
 def _reachable(src: catalog.Source, entry: catalog.Entry, s: fetch.Settings) -> bool:
     if src.kind == "mirror":
         paths = src.mirror if isinstance(src.mirror, dict) else {"": src.mirror}
-        return s.mirror_dir is not None and all((s.mirror_dir / p).is_file() for p in paths.values())
+        return s.mirror_dir is not None and all(_mirror_has(s.mirror_dir, p) for p in paths.values())
     if src.kind == "url":
         url = src.url if isinstance(src.url, str) else next(iter(src.url.values()))
         try:
