@@ -64,10 +64,18 @@ def _lookup(params: P.Params, dotted: str):
 
 
 def _unset_refs_dropped(stage: dict, params: P.Params) -> dict:
-    """Deps that name a setting the task leaves unset (no GloVe for learned-only embeddings) are left out."""
+    """Deps and catalog params that name a setting the task leaves unset (no GloVe for learned-only
+    embeddings) are left out."""
     body = stage.get("do", stage)
     refs = lambda d: re.findall(r"\$\{(tasks\.[\w.]+)\}", d) if isinstance(d, str) else []  # noqa: E731
-    body["deps"] = [d for d in body.get("deps", []) if all(_lookup(params, r) is not None for r in refs(d))]
+    is_set = lambda d: all(_lookup(params, r) is not None for r in refs(d))  # noqa: E731
+    body["deps"] = [d for d in body.get("deps", []) if is_set(d)]
+    for i, p in enumerate(body.get("params", [])):
+        if isinstance(p, dict):  # {file: [keys]}
+            body["params"][i] = {f: [k for k in keys if is_set(k)] for f, keys in p.items()}
+    body["params"] = [p for p in body.get("params", []) if not isinstance(p, dict) or any(p.values())]
+    if not body["params"]:
+        body.pop("params")
     return stage
 
 
