@@ -198,7 +198,8 @@ def pipeline(args) -> None:
     from rnnlab import dvcyaml
 
     if args.check:
-        if dvcyaml.DVC_YAML.read_text(encoding="utf-8") != dvcyaml.render():
+        current = dvcyaml.DVC_YAML.read_text(encoding="utf-8") if dvcyaml.DVC_YAML.is_file() else None
+        if current != dvcyaml.render():
             raise RnnlabError(f"{dvcyaml.DVC_YAML}: stale against params.yaml and stages/**/stages.yaml "
                               "(run `rnnlab pipeline`)")
         print(f"{dvcyaml.DVC_YAML}: current")

@@ -56,11 +56,19 @@ def _expand(value, task: str, settings):
     return value.replace("<task>", task) if isinstance(value, str) else value
 
 
+_MISSING = object()
+
+
 def _lookup(params: P.Params, dotted: str):
+    """The setting at a dotted path (None where it is unset); a path the schema does not have is an error."""
     value = params
     for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
-    return value
+        value = value.get(part, _MISSING) if isinstance(value, dict) else getattr(value, part, _MISSING)
+        if value is _MISSING:
+            raise RnnlabError(f"stage template names {dotted!r}, which no task setting is")
+        if value is None:
+            return None
+    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def _unset_refs_dropped(stage: dict, params: P.Params) -> dict:
@@ -77,6 +85,44 @@ def _unset_refs_dropped(stage: dict, params: P.Params) -> dict:
     if not body["params"]:
         body.pop("params")
     return stage
+
+
+def _defaults_literal(value, params: P.Params, raw: dict):
+    """`${tasks.T.KEY}` where params.yaml leaves KEY to its default: DVC cannot interpolate a key the file
+    lacks, so the default goes in as a literal value (a later -S of that key needs `rnnlab pipeline`)."""
+    if isinstance(value, dict):
+        return {_defaults_literal(k, params, raw): _defaults_literal(v, params, raw) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_defaults_literal(v, params, raw) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _REF.match(value)
+    if whole and _present(raw, whole[1]) != whole[1]:
+        return _lookup(params, whole[1])
+    return re.sub(r"\$\{(tasks\.[\w.]+)\}",
+                  lambda m: m[0] if _present(raw, m[1]) == m[1] else str(_lookup(params, m[1])), value)
+
+
+def _with_standins(stage: dict, params: P.Params) -> dict:
+    """A catalog entry a stage reads brings its stand-ins (fetch may use one in its place, and then the
+    stand-in's parser is read): they join the stage's `catalog.yaml:` params."""
+    body = stage.get("do", stage)
+    for p in body.get("params", []):
+        if isinstance(p, dict) and "catalog.yaml" in p:
+            names = [_lookup(params, _REF.match(k)[1]) if _REF.match(k) else k for k in p["catalog.yaml"]]
+            extra = [s for n in names for s in _standins(n) if s not in names and s not in p["catalog.yaml"]]
+            p["catalog.yaml"] += list(dict.fromkeys(extra))
+    return stage
+
+
+def _standins(name: str | None) -> list[str]:
+    from rnnlab import catalog
+
+    entries, chain = catalog.load(), []
+    while name in entries and entries[name].standin and entries[name].standin not in chain:
+        name = entries[name].standin
+        chain.append(name)
+    return chain
 
 
 def _empty_grid(stage: dict, params: P.Params) -> bool:
@@ -142,17 +188,22 @@ def render(params: P.Params | None = None) -> str:
     params = params or P.load()
     raw = P.read_yaml(P.PARAMS_FILE.read_text(encoding="utf-8"))
     project = _template(STAGES / "stages.yaml")
-    stages = {"download": project["download"]}
-    stages["download"]["matrix"]["name"] = _catalog_refs(params)
+    download = project["download"]
+    download["matrix"]["name"] = _catalog_refs(params)
+    # every stand-in of a corpus a task names: fetch may fall back to it (literal: a matrix item has one name)
+    corpora = {_lookup(params, _REF.match(r)[1]) for r in download["matrix"]["name"]}
+    download["params"][-1]["catalog.yaml"] += sorted({s for c in corpora for s in _standins(c)} - corpora)
+    stages = {"download": download}
     for name, t in params.tasks.items():
         for step, stage in _template(STAGES / t.kind / "stages.yaml").items():
             stage = _unset_refs_dropped(_expand(stage, name, t), params)
             if not _empty_grid(stage, params):
-                stages[f"{name}_{step}"] = stage
-    registered = {P.registered_name(n, t): {"task": n} for n, t in params.tasks.items() if t.register_as is not False}
+                stages[f"{name}_{step}"] = _with_standins(stage, params)
+    registered = {P.registered_name(n, t): {"task": n, "select_by": _present(raw, f"tasks.{n}.select_by")}
+                  for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_code(_params_present(v, raw)) for k, v in stages.items()}
+    stages = {k: _with_code(_params_present(_defaults_literal(v, params, raw), raw)) for k, v in stages.items()}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True, width=120)
 
 

