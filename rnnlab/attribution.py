@@ -83,7 +83,8 @@ def attribute(model: torch.nn.Module, config: dict, vocab, text: str, positive: 
     scores = torch.stack([s.scores for s in segments]).sum(0).tolist()
     with torch.no_grad():
         p = float(prob(end, lengths)[0, positive])
-    return Attribution(text, tokens, [round(s, 6) for s in scores], round(p, 6), round(delta, 6),
+    # the delta to 3 significant digits: rounded to 6 decimals, a miss of a tiny bound would read 0.0
+    return Attribution(text, tokens, [round(s, 6) for s in scores], round(p, 6), float(f"{delta:.3g}"),
                        len(segments) * n_steps, delta <= max_delta)
 
 

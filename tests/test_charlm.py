@@ -102,5 +102,5 @@ def test_save_and_load_round_trip(tmp_path):
     config = {"cell": "gru", "hidden": 8, "layers": 1, "embed_dim": 4, "dropout": 0.0, "window": None}
     charlm.save(model, config, v, tmp_path)
     loaded, cfg, vocab = charlm.load(tmp_path)
-    assert vocab.itos == v.itos and cfg == config
+    assert vocab.itos == v.itos and cfg == {"kind": "charlm", **config}  # the directory records its kind
     torch.testing.assert_close(loaded.head.weight, model.head.weight)
