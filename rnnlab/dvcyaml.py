@@ -150,18 +150,15 @@ def _present(raw: dict, dotted: str) -> str:
 
 
 def _params_present(stage: dict, raw: dict) -> dict:
+    """Each params key replaced by what params.yaml has (_present), without repeats or keys inside another."""
     body = stage.get("do", stage)
-    keys = [_present(raw, k) if isinstance(k, str) else k for k in body.get("params", [])]
-    names = [k for k in keys if isinstance(k, str)]
-    covered = lambda k: any(k != o and k.startswith(o + ".") for o in names)  # noqa: E731 - inside an ancestor
-    seen, kept = set(), []
-    for k in keys:
-        if isinstance(k, str) and (k in seen or covered(k) or not k):
-            continue
-        seen.add(k) if isinstance(k, str) else None
-        kept.append(k)
-    if "params" in body:
-        body["params"] = kept
+    if "params" not in body:
+        return stage
+    keys = [_present(raw, k) if isinstance(k, str) else k for k in body["params"]]
+    names = {k for k in keys if isinstance(k, str)}
+    inside = lambda k: any(k.startswith(o + ".") for o in names)  # noqa: E731 - an ancestor is listed
+    kept = [k for k in keys if not isinstance(k, str) or (k and not inside(k))]
+    body["params"] = [k for i, k in enumerate(kept) if not isinstance(k, str) or k not in kept[:i]]
     return stage
 
 
