@@ -27,3 +27,27 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def ensure_fits(build, what: str, copies: int = 4) -> None:
+    """Refuse, before anything is allocated, a model whose weights, gradients and two Adam moments
+    (`copies` of its parameters) exceed the memory the machine has free; `what` names the settings."""
+    import torch
+
+    with torch.device("meta"):
+        need = copies * sum(p.numel() * p.element_size() for p in build().parameters())
+    have = available_bytes()
+    if have is not None and need > have:
+        from rnnlab.errors import RnnlabError
+
+        raise RnnlabError(f"{what}: the model needs ~{need / 2**30:,.1f} GiB for weights, gradients and optimizer "
+                          f"state, {have / 2**30:,.1f} GiB is available")

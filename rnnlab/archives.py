@@ -14,7 +14,6 @@ import gzip
 import io
 import lzma
 import os
-import shutil
 import tarfile
 import zipfile
 import zlib
@@ -210,11 +209,16 @@ def _safe_target(out: Path, name: str) -> Path:
     return out / p
 
 
-def extract_all(path: Path, out: Path, max_bytes: int = MAX_BYTES, limits: Limits = LIMITS) -> None:
-    """Extract every member into out, refusing anything that could land outside it."""
+def extract_all(path: Path, out: Path, only: list[str] | None = None, max_bytes: int = MAX_BYTES,
+                limits: Limits = LIMITS) -> None:
+    """Extract the members below the top-level names in `only` (every member if None) into out,
+    refusing anything that could land outside it. Members outside those names are never read."""
     try:
         with open_archive(path) as arch:
             members = list(_members(arch))
+            for m in members:  # a traversal anywhere marks a hostile archive, listed member or not
+                _safe_target(out, m.name)
+            members = [m for m in members if only is None or _below(m.name, only)]
             files = [m for m in members if m.kind == "file"]
             replace(limits, total_bytes=max_bytes).check(files, path.stat().st_size)
             for m in members:
@@ -235,12 +239,31 @@ def extract_all(path: Path, out: Path, max_bytes: int = MAX_BYTES, limits: Limit
         raise CorruptArchive(f"corrupt archive ({e})") from None
 
 
+def _below(name: str, tops: list[str]) -> bool:
+    parts = PurePosixPath(name.removeprefix("./")).parts
+    return bool(parts) and any(parts[:len(PurePosixPath(t).parts)] == PurePosixPath(t).parts for t in tops)
+
+
 DECOMPRESSORS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
-def decompress(path: Path, dest: Path, compression: str) -> None:
+def decompress(path: Path, dest: Path, compression: str, limits: Limits = LIMITS) -> None:
+    """Decompress a single-file stream, under the same caps as an archive member (its size is only
+    known while reading, so the caps are counted as it goes)."""
+    packed = path.stat().st_size
+    cap = min(limits.member_bytes, limits.total_bytes, max(limits.ratio * packed, limits.floor_bytes))
+    written = 0
     try:
         with DECOMPRESSORS[compression](path, "rb") as fin, open(dest, "wb") as fout:
-            shutil.copyfileobj(fin, fout, CHUNK)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+            while chunk := fin.read(CHUNK):
+                written += len(chunk)
+                if written > cap:
+                    raise UnsafeArchive(f"{compression} stream expands beyond {cap:,.0f} bytes ({packed:,} packed; "
+                                        f"caps: {limits.ratio:g}-fold, {limits.member_bytes:,} bytes)")
+                fout.write(chunk)
+    except (gzip.BadGzipFile, EOFError, lzma.LZMAError, zlib.error, ValueError) as e:
+        raise CorruptArchive(f"corrupt {compression} stream ({e})") from None
+    except OSError as e:
+        if e.errno is not None:  # the disk (full, read-only), not the stream
+            raise
         raise CorruptArchive(f"corrupt {compression} stream ({e})") from None

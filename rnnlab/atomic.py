@@ -1,4 +1,4 @@
-"""Write files and directories so that readers never see half of them.
+"""Write files and directories so that readers never see half of them (and hash what was written).
 
 Everything goes to a temporary sibling first and is renamed into place only when
 complete; a crash or exception leaves the previous state (or nothing) behind.
@@ -7,6 +7,7 @@ complete; a crash or exception leaves the previous state (or nothing) behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -15,11 +16,32 @@ from pathlib import Path
 from typing import Iterator
 
 
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path, directory: bool = False) -> None:
+    """mkstemp and mkdtemp create 0600 / 0700: give a finished output the mode any new file gets,
+    so teammates on a shared machine can read models and results."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        follow_umask(Path(tmp))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -46,6 +68,7 @@ def output_dir(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        follow_umask(tmp, directory=True)
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")

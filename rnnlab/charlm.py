@@ -129,10 +129,11 @@ def load(model_dir) -> tuple[CharLM, dict, CharVocab]:
     from rnnlab import modeldir
 
     d = Path(model_dir)
-    config = modeldir.read_config(d, also=("chars.json",))
+    modeldir.read_config(d, also=("chars.json",))  # the files are there, none of them a link
     vocab = CharVocab(json.loads((d / "chars.json").read_text(encoding="utf-8"))[1:])
-    model = CharLM(len(vocab), config["cell"], config["hidden"], config["layers"], config["embed_dim"], config["dropout"])
-    return modeldir.load_into(model, d, "the configured model"), config, vocab
+    model, config = modeldir.load(d, lambda c: CharLM(len(vocab), c["cell"], c["hidden"], c["layers"], c["embed_dim"],
+                                                       c["dropout"]), "a character LM", also=("chars.json",))
+    return model, config, vocab
 
 
 def load_texts(task: str, names=("train", "val", "test")) -> tuple[CharVocab, dict]:

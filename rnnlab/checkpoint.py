@@ -28,7 +28,7 @@ def save(model: RecurrentClassifier, config: dict, vocab_path: Path, out: Path) 
 
 def build(config: dict) -> RecurrentClassifier:
     shape = (config["vocab_size"], config["embedding_dim"])
-    return RecurrentClassifier(np.zeros(shape, dtype=np.float32), config["variant"], len(config["labels"]),
+    return RecurrentClassifier(torch.zeros(shape), config["variant"], len(config["labels"]),
                                hidden=config["hidden"], layers=config["layers"], dropout=config["dropout"],
                                input_mode=config["input_mode"], conv_channels=config.get("conv_channels", 128),
                                conv_kernel=config.get("conv_kernel", 5))
@@ -38,9 +38,10 @@ def load(model_dir: Path) -> tuple[RecurrentClassifier, dict, Vocabulary]:
     model_dir = Path(model_dir)
     config = modeldir.read_config(model_dir, also=(VOCAB,))
     vocab = Vocabulary.load(model_dir / VOCAB)
-    if len(vocab) != config["vocab_size"]:
-        raise RnnlabError(f"{model_dir / VOCAB}: {len(vocab)} tokens but the checkpoint expects {config['vocab_size']}")
-    return modeldir.load_into(build(config), model_dir, f"a {config['variant']} model"), config, vocab
+    if len(vocab) != config.get("vocab_size"):
+        raise RnnlabError(f"{model_dir / VOCAB}: {len(vocab)} tokens but the checkpoint expects {config.get('vocab_size')}")
+    model, config = modeldir.load(model_dir, build, f"a {config.get('variant')} model", also=(VOCAB,))
+    return model, config, vocab
 
 
 class Predictor:

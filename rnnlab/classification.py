@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from rnnlab import evaluation, layout, training
 from rnnlab import params as P
+from rnnlab.allocator import ensure_fits
 from rnnlab.batching import encode
 from rnnlab.models import RecurrentClassifier
 from rnnlab.vocab import Vocabulary
@@ -35,6 +38,7 @@ class Trained:
     config: dict
     result: training.FitResult
     frozen: bool
+    resume: Path  # the run's resume state: the caller deletes it once the model is safely written
 
 
 def train_model(task: str, variant: str, kind: str, input_mode: str, seed: int) -> Trained:
@@ -48,21 +52,25 @@ def train_model(task: str, variant: str, kind: str, input_mode: str, seed: int) 
     matrix_path = layout.embedding(task, kind) / "matrix.npy"
     matrix = np.load(matrix_path)
     freeze = cfg.embeddings.freeze and kind != "learned"
-    model = RecurrentClassifier(matrix, variant, len(labels), hidden=t.hidden, layers=t.layers, dropout=t.dropout,
-                                input_mode=input_mode, freeze=freeze, conv_channels=t.conv_channels,
-                                conv_kernel=t.conv_kernel, embed_dropout=t.embed_dropout)
+    def build(embedding=matrix):
+        return RecurrentClassifier(embedding, variant, len(labels), hidden=t.hidden, layers=t.layers,
+                                   dropout=t.dropout, input_mode=input_mode, freeze=freeze,
+                                   conv_channels=t.conv_channels, conv_kernel=t.conv_kernel,
+                                   embed_dropout=t.embed_dropout)
+
+    ensure_fits(lambda: build(torch.empty(matrix.shape)), f"params.yaml: tasks.{task}.train ({name})")
+    model = build()
     settings = {"seed": seed, "task": cfg.model_dump(), "run": name}
     inputs = [matrix_path, layout.vocab(task), *(layout.prepared(task) / f"{s}.csv" for s in ("train", "val"))]
     resume = training.resume_path(task, f"{name}-s{seed}", settings, inputs)
     result = training.fit(model, train, val, lr=t.lr, batch_size=t.batch_size, max_epochs=t.max_epochs,
                           patience=t.patience, seed=seed, pad_to=cfg.max_len if input_mode == "padded" else None,
                           bucket=input_mode == "bucketed", resume=resume, desc=f"{task}/{name}/seed {seed}")
-    resume.unlink(missing_ok=True)
     config = {"kind": "classification", "task": task, "variant": variant, "embedding": kind, "input_mode": input_mode,
               "labels": labels, "vocab_size": len(vocab), "embedding_dim": int(matrix.shape[1]), "hidden": t.hidden,
               "layers": t.layers, "dropout": t.dropout, "max_len": cfg.max_len, "seed": seed,
               "conv_channels": t.conv_channels, "conv_kernel": t.conv_kernel}
-    return Trained(model, config, result, freeze)
+    return Trained(model, config, result, freeze, resume)
 
 
 def test_report(task: str, model, vocab, input_mode: str) -> tuple[training.Split, object, dict]:

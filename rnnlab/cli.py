@@ -145,8 +145,7 @@ def _served(args):
     from rnnlab import registry
 
     prefix, alias = _registry_settings()
-    model = registry.load(args.task, prefix, args.alias or alias)
-    return model.unwrap_python_model().predictor, f"{prefix}-{args.task}@{args.alias or alias}"
+    return registry.load(args.task, prefix, args.alias or alias), f"{prefix}-{args.task}@{args.alias or alias}"
 
 
 def predict(args) -> None:

@@ -86,6 +86,8 @@ def _frames(raw_dir: Path, spec: dict, read_one) -> pd.DataFrame:
             df = read_one(raw_dir / name)
         except UnicodeDecodeError:
             raise _undecodable(raw_dir / name, spec.get("encoding", "utf-8")) from None
+        except pd.errors.ParserError as e:  # "Expected 2 fields in line 23, saw 3": a stray separator
+            raise RnnlabError(f"{raw_dir / name}: {str(e).strip().splitlines()[-1]}") from None
         if split is not None:
             df["split"] = split
         # where each row came from, for error messages (dropped before the table is returned)

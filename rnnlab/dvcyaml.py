@@ -162,14 +162,32 @@ def _params_present(stage: dict, raw: dict) -> dict:
     return stage
 
 
+def stage_script(cmd: str) -> Path:
+    """The file a `python -m stages.KIND.STEP ...` command runs.
+
+    `-m` puts the working directory first on sys.path, so the stage imports this checkout's rnnlab
+    (`dvc exp run --temp` and `--queue` run in a copy) rather than the one the venv was installed from."""
+    m = re.match(r"python -m (stages(?:\.\w+)+)\b", cmd)
+    if m is None:
+        raise RnnlabError(f"stage command {cmd!r} is not `python -m stages.<kind>.<step> ...`")
+    return Path(*m[1].split(".")).with_suffix(".py")
+
+
 def _with_code(stage: dict) -> dict:
     """The stage with every project file its command runs at the head of its deps."""
     body = stage.get("do", stage)
-    script = next((w for w in body["cmd"].split() if w.endswith(".py")), None)
-    if script is None:
-        raise RnnlabError(f"stage command {body['cmd']!r} names no Python script")
-    code = closure(Path(script))
+    code = closure(stage_script(body["cmd"]))
     body["deps"] = code + [d for d in body.get("deps", []) if d not in code]
+    return stage
+
+
+def _with_threads(name: str, stage: dict, raw: dict) -> dict:
+    """The threads the stage computes on are part of its result (rnnlab/determinism.py)."""
+    body = stage.get("do", stage)
+    step = stage_script(body["cmd"]).stem
+    if "threads" in raw:
+        task = name[:-len(step) - 1] if name.endswith("_" + step) else None
+        body["params"] = [*body.get("params", []), "threads." + P.threads_key(raw["threads"], step, task)]
     return stage
 
 
@@ -200,7 +218,8 @@ def render(params: P.Params | None = None) -> str:
                   for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_code(_params_present(_defaults_literal(v, params, raw), raw)) for k, v in stages.items()}
+    stages = {k: _with_threads(k, _with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
+              for k, v in stages.items()}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True, width=120)
 
 

@@ -1,14 +1,28 @@
-"""Run a stage function from the command line: known problems become one line and exit 2."""
+"""Run a stage function from the command line: known problems become one line and exit 2.
+
+A stage process also computes on the threads params.yaml gives its step (rnnlab/determinism.py),
+and dies with whoever started it (an orphan would later rename its outputs over a rerun's).
+"""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Callable
 
 from rnnlab.allocator import keep_freed_memory
 from rnnlab.errors import RnnlabError
+
+# the causes a user can act on, said in their words rather than as a traceback
+_OS_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+              errno.EPERM: "operation not permitted"}
+_SHELLS = {"sh", "bash", "dash", "zsh"}
 
 
 def run_stage(fn: Callable, argv: list[str]) -> None:
@@ -16,12 +30,71 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
     if len(argv) != len(names):
         print(f"usage: {os.path.basename(sys.argv[0])} {' '.join(n.upper() for n in names)}", file=sys.stderr)
         sys.exit(2)
+    die_with_parent()
     keep_freed_memory()
     try:
+        _use_params_threads(Path(sys.argv[0]).stem, argv[0] if names[:1] == ["task"] else None)
         fn(*argv)
     except RnnlabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(e))
     except FileNotFoundError as e:  # an input an earlier stage or the download should have made
-        print(f"error: {e.filename}: missing input (rerun the stage that makes it, e.g. `dvc repro`)", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"{e.filename}: missing input (rerun the stage that makes it, e.g. `dvc repro`)")
+    except MemoryError:
+        _fail("out of memory (lower the batch or model size in params.yaml, or free memory)")
+    except OSError as e:
+        if e.errno not in _OS_ERRORS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{_OS_ERRORS[e.errno]} (previous outputs are left as they were)")
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _use_params_threads(step: str, task: str | None) -> None:
+    from rnnlab import params as P
+    from rnnlab.determinism import use_threads
+
+    use_threads(P.threads_for(P.load(), step, task))
+
+
+def die_with_parent(poll_s: float = 0.5) -> None:
+    """Exit as soon as the process that started this stage (dvc, a flow worker) is gone.
+
+    DVC runs the command through `sh -c`, so the shell's parent is watched too. Outputs are
+    renamed into place only when complete (rnnlab/atomic.py), so stopping midway loses nothing.
+    """
+    watched = _starters()
+
+    def watch():
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != watched[0] or not all(_alive(p) for p in watched[1:]):
+                os._exit(143)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _starters() -> list[int]:
+    """The parent's pid, then its parent's where the parent is a shell."""
+    chain = [os.getppid()]
+    comm, ppid = _proc_stat(chain[0])
+    if comm in _SHELLS and ppid > 1:
+        chain.append(ppid)
+    return chain
+
+
+def _proc_stat(pid: int) -> tuple[str, int]:
+    """(command name, parent pid) of a live process; ("", 0) for a gone or zombie one, or without /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "", 0
+    state, ppid = text[text.rindex(")") + 2:].split()[:2]
+    return ("", 0) if state == "Z" else (text[text.index("(") + 1:text.rindex(")")], int(ppid))
+
+
+def _alive(pid: int) -> bool:
+    return _proc_stat(pid)[1] != 0  # a killed dvc stays a zombie until its shell reaps it

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab import archives, atomic, catalog, httpget, registries
+from rnnlab.atomic import sha256_file
 from rnnlab.errors import RnnlabError
 
 MIRROR_ENV = "RNNLAB_MIRROR"
@@ -33,27 +34,24 @@ class SourceFailed(Exception):
     """This source cannot deliver; the next one is tried."""
 
 
+class IntegrityError(RnnlabError):
+    """A source delivered bytes other than the pinned ones: never a reason to try another source or a
+    stand-in, since a wrong corpus would then get in quietly."""
+
+
 @dataclass(frozen=True)
 class Settings:
     order: tuple[str, ...] = ("mirror", "url", "registry")
     mirror_dir: Path | None = None
     timeout_s: float = 30
     retries: int = 3
-    allow_standins: bool = True
+    allow_standins: bool = False
 
     @classmethod
     def from_params(cls, download) -> "Settings":
         mirror = os.environ.get(MIRROR_ENV) or download.mirror_dir
         return cls(order=tuple(download.source_order), mirror_dir=Path(mirror) if mirror else None,
                    timeout_s=download.timeout_s, retries=download.retries, allow_standins=download.allow_standins)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _mapping(value: str | dict[str, str], files: dict) -> dict[str, str]:
@@ -100,12 +98,11 @@ def _mirror_tree(mirror_dir: Path, spec: str, dest: Path) -> None:
 def _unpack(blob: Path, src: catalog.Source, files: dict, out: Path, name: str, label: str) -> None:
     """Turn one downloaded file (label: what to call it in errors) into the entry's file(s) as the source says."""
     if src.sha256 and (got := sha256_file(blob)) != src.sha256:
-        # whole hashes: the archive pin is the one to compare with the publisher's (or to update)
-        raise SourceFailed(f"checksum mismatch for {label}: expected {src.sha256}, got {got}")
+        raise _mismatch(label, src, src.sha256, got)
     if src.members_glob:
         archives.extract_glob(blob, src.members_glob, out / name)
     elif src.extract:
-        archives.extract_all(blob, out)
+        archives.extract_all(blob, out, only=list(files))  # only what the catalog lists
     elif src.member or src.members:
         archives.extract_members(blob, src.wanted(files), out)
     elif src.compression:
@@ -169,8 +166,14 @@ def _verify(out: Path, files: dict[str, str | None], src: catalog.Source) -> tup
         if expected is None and not (name in trees and src.sha256):  # a pinned archive pins its members
             print(f"  warning: {what} is not pinned in catalog.yaml; sha256 {got} recorded", file=sys.stderr)
         elif expected is not None and got != expected:
-            raise SourceFailed(f"checksum mismatch for {what}: expected {expected[:12]}…, got {got[:12]}…")
+            raise _mismatch(what, src, expected, got)
     return seen, trees
+
+
+def _mismatch(what: str, src: catalog.Source, expected: str, got: str) -> IntegrityError:
+    # whole hashes: the pin is the one to compare with the publisher's (or to update in catalog.yaml)
+    return IntegrityError(f"checksum mismatch for {what} from {src.describe()}: catalog.yaml pins sha256 {expected}, "
+                          f"the file has {got}; nothing was replaced")
 
 
 def _try(entry: catalog.Entry, src: catalog.Source, dest: Path, s: Settings, requested: str) -> dict:
@@ -198,16 +201,30 @@ def fetch(name: str, dest: Path, settings: Settings, requested: str | None = Non
             print(f"  {name}: trying {src.describe()}", file=sys.stderr, flush=True)
             try:
                 return _try(entry, src, Path(dest), settings, requested)
+            except IntegrityError as e:
+                raise IntegrityError(f"{name}: {e}") from None
             except SourceFailed as e:
                 tried.append(f"{src.describe()}: {e}")
                 print(f"  {name}: {src.describe()}: {e}", file=sys.stderr, flush=True)
     if settings.allow_standins and entry.standin:
-        print(f"  {name}: falling back to the stand-in corpus {entry.standin}", file=sys.stderr)
+        print(f"  {name}: WARNING: using the stand-in corpus {entry.standin} (download.allow_standins: true); "
+              f"its results are not {name}'s", file=sys.stderr)
         return fetch(entry.standin, dest, settings, requested)
-    hint = f"set {MIRROR_ENV} to a mirror directory (e.g. ../shared/corpora)"
-    if not settings.allow_standins and entry.standin:
-        hint += f" or allow the stand-in {entry.standin} (download.allow_standins: true)"
-    raise RnnlabError(f"{name}: no source could deliver it (tried {'; '.join(tried) or 'no source of the kinds in download.source_order'}); {hint}")
+    raise RnnlabError(f"{name}: no source could deliver it (tried {'; '.join(tried) or 'no source of the kinds in download.source_order'}); "
+                      f"{_where_from(entry, settings)}")
+
+
+def _where_from(entry: catalog.Entry, settings: Settings) -> str:
+    """Where the data can come from, for the one line that says nothing could deliver it."""
+    ways = []
+    for src in entry.sources:
+        if src.kind == "mirror" and settings.mirror_dir is None:
+            ways.append(f"a mirror holding {src.mirror if isinstance(src.mirror, str) else 'its files'} (set {MIRROR_ENV})")
+        elif src.kind not in settings.order:
+            ways.append(f"{src.describe()} (add {src.kind!r} to download.source_order)")
+    if entry.standin and not settings.allow_standins:
+        ways.append(f"the stand-in {entry.standin} (download.allow_standins: true; results then are the stand-in's)")
+    return ("it can come from " + ", or ".join(ways)) if ways else "check the network or the sources in catalog.yaml"
 
 
 def provenance(entry: catalog.Entry, src: catalog.Source, requested: str, seen: dict, trees: dict | None = None) -> dict:

@@ -10,9 +10,10 @@ Why they are faster (benchmarks/kernels.py measures it):
     a step is one BLAS call plus one vectorised pass over the batch computing every gate, where
     separate ops cost ~10-20 us each at batch 64. Without a compiler they run as TorchScript,
     slower but equal;
-  * the big float32 matmuls go through oneDNN (torch.ops.mkldnn._linear_pointwise, a private op)
-    on AMD CPUs, where MKL runs only its AVX2 code (about half the speed), and through MKL
-    (torch.mm) on Intel, where MKL is as fast and reads transposed operands without copying.
+  * the big float32 matmuls go through MKL (torch.mm), whose pinned branch gives the same bits on
+    any CPU (rnnlab/determinism.py). With RNNLAB_KERNELS=native they go through oneDNN
+    (torch.ops.mkldnn._linear_pointwise, a private op) on AMD CPUs, where MKL runs only its AVX2
+    code (about half the speed), and through MKL on Intel, where it is as fast.
 
     GRU(...), RNN(...)           drop-in nn.GRU / nn.RNN subclasses (same parameters, state_dict)
     gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh)   one direction of one layer, time-major [T, B, *]
@@ -37,6 +38,8 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnlab import determinism
+
 DEPENDS_ON = ("fused_steps.cpp",)  # the C++ step loops, compiled on first use (compiled_steps)
 
 
@@ -50,9 +53,9 @@ def _cpu_vendor() -> str:
 
 # MKL (torch.mm) runs only its AVX2 code on AMD CPUs, where oneDNN's AVX-512 is about twice as fast
 # for the big matmuls; on Intel MKL is as fast, and it takes transposed operands without a copy.
-# The choice depends on the machine only, so results stay identical run to run.
-ONEDNN = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-          and _cpu_vendor() != "GenuineIntel")
+# That choice depends on the CPU, so it is made only where results may (RNNLAB_KERNELS=native).
+ONEDNN = (not determinism.portable() and torch.backends.mkldnn.is_available()
+          and hasattr(torch.ops.mkldnn, "_linear_pointwise") and _cpu_vendor() != "GenuineIntel")
 
 
 def _script(fn):

@@ -7,6 +7,7 @@ server does not support ranges.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import shutil
@@ -24,6 +25,10 @@ PARTIAL_DIR = Path(".rnnlab") / "downloads"
 
 class DownloadFailed(Exception):
     pass
+
+
+# this machine's disk, not the network: no retry, no next source, and no partial file left filling it
+LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def _partial_path(url: str) -> Path:
@@ -74,6 +79,9 @@ def download(url: str, dest: Path, timeout: float = 30, retries: int = 3) -> Non
             if last:
                 raise
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, OSError) as e:
+            if e.errno in LOCAL_ERRNOS and not isinstance(e, urllib.error.URLError):
+                part.unlink(missing_ok=True)
+                raise OSError(e.errno, e.strerror, str(part)) from None
             reason = getattr(e, "reason", e)
             if last and isinstance(reason, (TimeoutError, socket.timeout)):
                 raise DownloadFailed(f"timed out after {timeout:g} s without data") from None

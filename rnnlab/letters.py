@@ -374,11 +374,13 @@ def save_model(model: MultiTaskRNN, config: dict, out: Path) -> None:
 
 
 def load_model(model_dir: Path) -> tuple[MultiTaskRNN, dict]:
-    config = modeldir.read_config(model_dir)
-    emb = np.zeros((config["vocab_size"], config["input_dim"]), dtype=np.float32) if config["finetuned"] else None
-    model = MultiTaskRNN(config["input_dim"], config["variant"], len(config["authors"]), len(config["langs"]),
-                         config["hidden"], config["dropout"], embedding=emb, input_mode=config["input_mode"])
-    return modeldir.load_into(model, model_dir, "the configured model"), config
+    return modeldir.load(model_dir, build_model, "a letters model")
+
+
+def build_model(config: dict) -> MultiTaskRNN:
+    emb = torch.zeros(config["vocab_size"], config["input_dim"]) if config["finetuned"] else None
+    return MultiTaskRNN(config["input_dim"], config["variant"], len(config["authors"]), len(config["langs"]),
+                        config["hidden"], config["dropout"], embedding=emb, input_mode=config["input_mode"])
 
 
 def short_name(author: str) -> str:

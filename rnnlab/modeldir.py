@@ -12,6 +12,7 @@ import json
 import pickle
 import re
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -34,6 +35,8 @@ def read_config(model_dir: Path, also: tuple[str, ...] = ()) -> dict:
     """The directory's config, after checking that it holds the weights and the kind's other files."""
     model_dir = Path(model_dir)
     for name in (WEIGHTS, CONFIG, *also):
+        if (model_dir / name).is_symlink():
+            raise RnnlabError(f"{model_dir / name}: a link; a model directory holds its own files, refused")
         if not (model_dir / name).is_file():
             raise RnnlabError(f"{model_dir}: missing {name}; not a model directory (`dvc repro` or `dvc pull` "
                               f"the stage that writes {model_dir})")
@@ -55,6 +58,32 @@ def weights(model_dir: Path) -> dict:
         refused = re.search(r"unsupported GLOBAL ([\w.]+)", str(e), re.I)
         raise RnnlabError(f"{path}: not a weights-only checkpoint, refused to load"
                           f"{f' (it would call {refused.group(1)})' if refused else ''}") from None
+
+
+def load(model_dir: Path, build: Callable[[dict], torch.nn.Module], what: str,
+         also: tuple[str, ...] = (), size_check: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The directory's model, built by build(config) and filled with its weights; config too.
+
+    The model is first built without memory (torch's meta device) and its size checked against
+    model.pt's, so a config.json asking for more than the weights it comes with (hidden: 10**9)
+    is refused before anything is allocated; a config a builder cannot read is one line too.
+    size_check=False where the builder cannot run on the meta device (a pretrained encoder's loader).
+    """
+    config = read_config(model_dir, also)
+    path = Path(model_dir) / CONFIG
+    try:
+        need, have = 0, (Path(model_dir) / WEIGHTS).stat().st_size
+        if size_check:
+            with torch.device("meta"):
+                need = sum(t.numel() * t.element_size() for t in build(config).state_dict().values())
+        if need > 2 * have + (1 << 20):
+            raise RnnlabError(f"{path}: describes {need / 1e6:,.1f} MB of weights but {WEIGHTS} holds "
+                              f"{have / 1e6:,.1f} MB; refused")
+        model = build(config)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, MemoryError) as e:
+        detail = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RnnlabError(f"{path}: does not describe {what} ({detail})") from None
+    return load_into(model, model_dir, what), config
 
 
 def load_into(model: torch.nn.Module, model_dir: Path, what: str) -> torch.nn.Module:

@@ -42,17 +42,22 @@ CatalogName = Annotated[str, AfterValidator(_catalog_name)]  # a corpus, vectors
 InputMode = Literal["packed", "padded", "bucketed"]
 EmbeddingKind = Literal["learned", "word2vec", "glove"]
 Fraction = Annotated[float, Field(gt=0, lt=0.5)]
-PosInt = Annotated[int, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0, le=10_000_000)]  # counts, lengths, epochs, vocabulary sizes
+# model sizes: far above anything a CPU trains here, far below an allocation that takes the machine down
+Width = Annotated[int, Field(gt=0, le=8192)]          # hidden units, vector dimensions, conv channels
+Depth = Annotated[int, Field(gt=0, le=16)]            # recurrent layers
+Batch = Annotated[int, Field(gt=0, le=65536)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `hidden: true` is not 1, `lr: "1e-3"` is not a number
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Download(_Strict):
     source_order: list[Literal["mirror", "url", "registry"]] = Field(min_length=1)
     mirror_dir: str | None = None
-    allow_standins: bool = True
+    allow_standins: bool = False  # a stand-in only when asked for
     timeout_s: Annotated[float, Field(gt=0)] = 30
     retries: Annotated[int, Field(ge=0, le=10)] = 3
 
@@ -69,7 +74,7 @@ class Vocab(_Strict):
 
 
 class Word2Vec(_Strict):
-    dim: PosInt = 100
+    dim: Width = 100
     window: PosInt = 5
     epochs: PosInt = 30
     min_count: PosInt = 1
@@ -77,7 +82,7 @@ class Word2Vec(_Strict):
 
 class Embeddings(_Strict):
     kinds: list[EmbeddingKind] = Field(min_length=1)
-    learned_dim: PosInt = 100
+    learned_dim: Width = 100
     word2vec: Word2Vec = Word2Vec()
     glove: CatalogName | None = None  # the pretrained vectors of the `glove` kind
     oov_scale: Annotated[float, Field(ge=0)] = 0.6
@@ -91,14 +96,14 @@ class Embeddings(_Strict):
 
 
 class Train(_Strict):
-    hidden: PosInt = 64
-    layers: PosInt = 1
+    hidden: Width = 64
+    layers: Depth = 1
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    batch_size: PosInt = 512
+    batch_size: Batch = 512
     max_epochs: PosInt = 20
     patience: PosInt = 3
-    conv_channels: PosInt = 128  # cnn-* variants: Conv1d width and kernel
+    conv_channels: Width = 128  # cnn-* variants: Conv1d width and kernel
     conv_kernel: PosInt = 5
     embed_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # dropout on the word vectors
 
@@ -148,11 +153,11 @@ class ClassifierTask(_Task):
 
 
 class StreamLM(_Strict):
-    hidden: PosInt = 128
-    embed_dim: PosInt | None = 32
+    hidden: Width = 128
+    embed_dim: Width | None = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
     lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
-    batch: PosInt = 16
+    batch: Batch = 16
     bptt: PosInt = 64
     clip: Annotated[float, Field(gt=0)] = 1.0
     max_epochs: PosInt = 60
@@ -161,9 +166,9 @@ class StreamLM(_Strict):
 
 class WindowLM(_Strict):
     window: PosInt = 40
-    hidden: PosInt = 128
+    hidden: Width = 128
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    batch: PosInt = 128
+    batch: Batch = 128
     max_epochs: PosInt = 10
     patience: PosInt = 2
 
@@ -202,21 +207,21 @@ class LettersTfidf(_Strict):
 
 class LettersSbert(_Strict):
     model: CatalogName = "all_minilm_l6_v2"
-    batch: PosInt = 64
+    batch: Batch = 64
     max_tokens: PosInt = 128
 
 
 class LettersStatic(_Strict):
-    hidden: PosInt = 128
+    hidden: Width = 128
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5
-    batch: PosInt = 64
+    batch: Batch = 64
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
     max_epochs: PosInt = 20
     patience: PosInt = 3
 
 
 class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cut at 50 tokens
-    batch: PosInt = 32
+    batch: Batch = 32
     max_epochs: PosInt = 5
     max_len: PosInt = 50
     input: Literal["packed", "padded"] = "packed"
@@ -266,18 +271,18 @@ class AttributionTask(_Task):
 
 class NewsHead(_Strict):
     variant: Variant = "rnn"
-    hidden: PosInt = 128
+    hidden: Width = 128
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    batch: PosInt = 64
+    batch: Batch = 64
 
 
 class NewsFinetune(_Strict):
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-5       # encoder weights
     head_lr: Annotated[float, Field(gt=0, le=1)] = 1e-4  # the RNN head
     warm_start: bool = True                              # head first trained on the frozen vectors
-    layers: PosInt | None = 1                            # top transformer layers trained; None = all weights
-    batch: PosInt = 32
+    layers: Depth | None = 1                            # top transformer layers trained; None = all weights
+    batch: Batch = 32
     max_epochs: PosInt = 1
 
 
@@ -314,14 +319,27 @@ Task = Annotated[Union[ClassifierTask, AttributionTask, PoetryTask, LettersTask,
 KINDS = ("classification", "attribution", "letters", "news", "charlm")
 
 
+Threads = Annotated[int, Field(ge=1, le=256)]
+StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class Params(_Strict):
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # what numpy and scikit-learn accept
+    # compute threads of each stage process by TASK_STEP or STEP (stages/<kind>/<step>.py), `default`
+    # for the rest: part of the result (rnnlab/determinism.py), never taken from the host's core count
+    threads: dict[StepName, Threads] = {"default": 1}
+    # memory (GiB) a stage process may use, by the same keys: a scheduler packs stages by it; not
+    # part of any result, so no stage depends on it
+    memory_gb: dict[StepName, Annotated[float, Field(gt=0, le=4096)]] = {"default": 2.0}
     download: Download
     tasks: dict[TaskName, Task] = Field(min_length=1)
     registry: Registry = Registry()
 
     @model_validator(mode="after")
     def _references(self):
+        for name, table in (("threads", self.threads), ("memory_gb", self.memory_gb)):
+            if "default" not in table:
+                raise ValueError(f"{name}: needs a `default` (the value of every step not named)")
         for name, t in self.tasks.items():
             if isinstance(t, AttributionTask):
                 for other in t.tables:
@@ -417,3 +435,18 @@ def catalog_fields(model: BaseModel, prefix: str = "") -> list[str]:
         elif isinstance(value, BaseModel):
             paths += catalog_fields(value, f"{prefix}{name}.")
     return paths
+
+
+def threads_key(threads: dict, step: str, task: str | None = None) -> str:
+    """Which `threads` entry a stage reads: TASK_STEP, else STEP, else default."""
+    return next(k for k in (f"{task}_{step}" if task else "", step, "default") if k in threads)
+
+
+def memory_for(params: Params, step: str, task: str | None = None) -> float:
+    """GiB a stage process running stages/**/<step>.py (for TASK) may use."""
+    return params.memory_gb[threads_key(params.memory_gb, step, task)]
+
+
+def threads_for(params: Params, step: str, task: str | None = None) -> int:
+    """The compute threads of a stage process running stages/**/<step>.py (for TASK)."""
+    return params.threads[threads_key(params.threads, step, task)]

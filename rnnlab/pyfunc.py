@@ -1,20 +1,31 @@
-"""MLflow pyfunc flavours of model directories.
+"""MLflow pyfunc flavours of model directories, logged as models-from-code: MLflow stores the short
+code files beside this module (pyfunc_*.py), never a pickle of a Python object.
 
 TextClassifier  (logged with every SMS/IMDB evaluation run) DataFrame `text` -> label + one column per class
 ServedModel     (registered champions, every task; rnnlab.serving) DataFrame `text` -> label (author,
                 language) + probabilities; for poetry DataFrame `prompt` [+ length, temperature, seed] -> text
+
+rnnlab itself never loads these flavours: `predict` and the registry read only the model directory
+(weights-only) out of a registered model's artifacts (rnnlab.registry.load), so nothing stored on a
+tracking server or artifact store runs as code on a teammate's machine. Other MLflow consumers
+(`mlflow.pyfunc.load_model`, `mlflow models serve`) import the code files as MLflow always does.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow.pyfunc
 import pandas as pd
 
-from rnnlab.checkpoint import Predictor
+CODE = {"text_classifier": Path(__file__).with_name("pyfunc_text_classifier.py"),
+        "served": Path(__file__).with_name("pyfunc_served.py")}
 
 
 class TextClassifier(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
+        from rnnlab.checkpoint import Predictor
+
         self.predictor = Predictor(context.artifacts["model_dir"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None):

@@ -4,7 +4,8 @@ A task's candidates are its variants with a metrics file and a model directory. 
 the task's metric (the number its result table ranks by) is registered when it beats the
 version the alias points to, or when no version does yet. A registered version is a pyfunc
 model holding the model directory (weights, vocabulary or tokenizer, and for news the sentence
-encoder): `mlflow.pyfunc.load_model("models:/rnnlab-sms@champion")` needs nothing else.
+encoder), logged as models-from-code (rnnlab/pyfunc.py). rnnlab's own `load` reads only that
+directory, weights-only; `mlflow.pyfunc.load_model("models:/rnnlab-sms@champion")` works too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rnnlab import kinds, layout, metricsfile, tracking
 from rnnlab.errors import RnnlabError
@@ -145,7 +146,7 @@ def _log_model(run_id: str, model_dir: Path):
 
     import rnnlab
     from rnnlab import serving
-    from rnnlab.pyfunc import ServedModel
+    from rnnlab.pyfunc import CODE
 
     artifacts = {"model_dir": str(model_dir)}
     if serving.kind(model_dir) == "news":
@@ -154,7 +155,7 @@ def _log_model(run_id: str, model_dir: Path):
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         artifacts["encoder_dir"] = str(news.encoder_dir(config))
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(name="served", python_model=ServedModel(), artifacts=artifacts,
+        info = mlflow.pyfunc.log_model(name="served", python_model=str(CODE["served"]), artifacts=artifacts,
                                        code_paths=[str(Path(rnnlab.__file__).parent)],
                                        pip_requirements=PIP_REQUIREMENTS)
     return info
@@ -195,8 +196,17 @@ def promote(task_name: str, prefix: str = "rnnlab", alias: str = "champion") -> 
 
 
 def load(task_name: str, prefix: str = "rnnlab", alias: str = "champion"):
-    """The aliased version as an MLflow pyfunc model."""
+    """The aliased version's predictor (rnnlab.serving), built from its model directory alone.
+
+    Only data is read from the artifact store: the model directory (and news' encoder) are
+    downloaded and loaded weights-only. The pyfunc's code files, and any pickle planted beside
+    them, are never imported or unpickled here.
+    """
+    import tempfile
+
     import mlflow
+
+    from rnnlab import serving
 
     t = task(task_name)
     uri = tracking.configure()
@@ -209,7 +219,33 @@ def load(task_name: str, prefix: str = "rnnlab", alias: str = "champion"):
     if _registered(client, name, t) is None or _alias_version(client, name, alias) is None:
         raise RnnlabError(f"MLflow registry at {tracking.redacted(uri)}: no {name}@{alias} yet "
                           f"(run `dvc repro register@{t.name}` or `rnnlab register {t.name}`)")
-    return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    version = _alias_version(client, name, alias)
+    work = tempfile.TemporaryDirectory(prefix="rnnlab-champion-")
+    parts = _download_model_files(f"models:/{name}/{version.version}", Path(work.name), f"{name} version {version.version}")
+    predictor = serving.load(parts["model_dir"], parts.get("encoder_dir"))
+    predictor.artifacts = work  # kept while the predictor lives (news reads its encoder when predicting)
+    return predictor
+
+
+def _download_model_files(root: str, work: Path, what: str) -> dict[str, Path]:
+    """The pyfunc's `model_dir` (and `encoder_dir`) artifacts, found through its MLmodel file read as data."""
+    import mlflow
+    import yaml
+
+    try:
+        mlmodel = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/MLmodel", dst_path=str(work)))
+        spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))["flavors"]["python_function"]["artifacts"]
+    except Exception as e:  # noqa: BLE001 - MLflow's and YAML's many error types: one line either way
+        raise RnnlabError(f"{what}: no readable MLmodel ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    parts = {}
+    for part in ("model_dir", "encoder_dir"):
+        rel = (spec.get(part) or {}).get("path") if isinstance(spec, dict) else None
+        if rel is None and part == "encoder_dir":
+            continue
+        if not isinstance(rel, str) or PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+            raise RnnlabError(f"{what}: MLmodel names no safe path for its {part} ({rel!r})")
+        parts[part] = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{rel}", dst_path=str(work / part)))
+    return parts
 
 
 def register_champion(name: str, prefix: str, alias: str) -> dict:

@@ -103,7 +103,8 @@ class SentenceEncoder(nn.Module):
         self.max_tokens = min(int(max_tokens), self.settings.max_seq_length)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
-            self.transformer = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
+            self.transformer = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True,
+                                                         use_safetensors=True, trust_remote_code=False)
         except OSError as e:
             raise RnnlabError(f"{self.model_dir}: cannot load the model ({str(e).splitlines()[0]})") from None
         self.dim = self.settings.dim

@@ -55,6 +55,11 @@ def stratified(df: pd.DataFrame, val: float, test: float | str, seed: int, sourc
         val = val / (1 - test)
     train_df, val_df = _cut(rest, val, seed, source, "val")
     parts = {"train": train_df, "val": val_df, "test": test_df}
+    for name, part in parts.items():  # a class only in the corpus's own test split, say
+        missing = sorted(set(df["label"]) - set(part["label"]))
+        if missing:
+            raise RnnlabError(f"{source}: class {missing[0]!r} has no row in the {name} split; every class must "
+                              "be in every split (check the corpus's labels or its test split)")
     return {k: v.sort_index().reset_index(drop=True) for k, v in parts.items()}
 
 
@@ -66,7 +71,15 @@ def _cut(df: pd.DataFrame, fraction: float, seed: int, source: str, name: str) -
     if size < classes or n - size < classes:
         raise RnnlabError(f"{source}: {n} rows left after filtering cannot give the {name} split (split.{name}) and "
                           f"the rest one row of each of {classes} classes; raise max_rows or relax the filters")
-    return train_test_split(df, test_size=fraction, stratify=df["label"], random_state=seed)
+    rest, held = train_test_split(df, test_size=fraction, stratify=df["label"], random_state=seed)
+    # sklearn may round a small class's share of one side down to nothing: one row crosses over
+    for label in sorted(set(df["label"]) - set(held["label"])):
+        row = rest.index[rest["label"] == label].min()
+        rest, held = rest.drop(row), pd.concat([held, rest.loc[[row]]])
+    for label in sorted(set(df["label"]) - set(rest["label"])):
+        row = held.index[held["label"] == label].min()
+        rest, held = pd.concat([rest, held.loc[[row]]]), held.drop(row)
+    return rest, held
 
 
 def _by_group(df: pd.DataFrame, val: float, test: float | str, seed: int, source: str) -> dict[str, pd.DataFrame]:

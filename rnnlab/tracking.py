@@ -31,7 +31,7 @@ def configure() -> str:
     for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                         ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")):
         os.environ.setdefault(name, value)
-    # the pyfunc wrapper is ours (cloudpickled by reference) and takes untyped DataFrames
+    # the pyfunc wrapper is ours (logged as models-from-code) and takes untyped DataFrames
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc\.utils\.data_validation")
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
     for name in ("mlflow.pyfunc", "mlflow.tracking._model_registry", "mlflow.store.db.utils", "alembic"):
@@ -49,14 +49,22 @@ def configure() -> str:
 
 
 def redacted(uri: str) -> str:
-    """The URI without a password, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
+    """The URI with every credential masked, for messages and logs: user:password@, a token alone
+    before the @ (http://TOKEN@host), and secret-looking query values (?token=, ?access_key=, ...)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    parts = original = urlsplit(uri)
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        masked = f"{userinfo.split(':', 1)[0]}:***" if ":" in userinfo else "***"
+        parts = parts._replace(netloc=f"{masked}@{host}")
+    if parts.query:
+        query = [(k, "***" if _SECRET_KEY.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return uri if parts == original else urlunsplit(parts)  # urlunsplit would drop sqlite:///'s empty host
+
+
+_SECRET_KEY = re.compile(r"token|secret|pass|pwd|key|auth|signature|credential|sig$", re.I)
 
 
 def _health_request(uri: str):
@@ -133,10 +141,16 @@ def git_commit() -> str:
 
 
 def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str:
-    """The md5 DVC recorded for an output path (what `dvc pull` would fetch), if locked."""
-    if not lock.exists():
+    """The md5 DVC recorded for an output path (what `dvc pull` would fetch), if locked.
+
+    Stages compute it for their MLflow tags after their outputs are written, so it never raises:
+    an unreadable dvc.lock tags "unknown" rather than failing a finished stage."""
+    try:
+        return _locked_outputs(str(lock.resolve()), lock.stat().st_mtime_ns).get(path, "unlocked")
+    except FileNotFoundError:
         return "unlocked"
-    return _locked_outputs(str(lock.resolve()), lock.stat().st_mtime_ns).get(path, "unlocked")
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return "unknown"
 
 
 @functools.lru_cache(maxsize=4)
@@ -152,12 +166,12 @@ def dvc_experiment_tags() -> dict:
     return {tag: os.environ[var] for tag, var in names.items() if os.environ.get(var)}
 
 
-_PASSWORD_IN_URL = re.compile(r"(://[^/\s:@]+):[^@\s/]*@")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
 
 
 def scrub(text: str) -> str:
-    """Mask the password of every URL in text (MLflow's error messages quote the full request URL)."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+    """Every URL in text redacted (MLflow's error messages quote the full request URL)."""
+    return _URL.sub(lambda m: redacted(m[0]), text)
 
 
 class TrackingError(Exception):
@@ -202,10 +216,10 @@ def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict
             mlflow.log_artifact(str(path))
         if model_dir is not None:
             import rnnlab
-            from rnnlab.pyfunc import TextClassifier
+            from rnnlab.pyfunc import CODE
 
-            mlflow.pyfunc.log_model(
-                name="model", python_model=TextClassifier(),
+            mlflow.pyfunc.log_model(  # models-from-code: no pickle in the artifact (rnnlab/pyfunc.py)
+                name="model", python_model=str(CODE["text_classifier"]),
                 artifacts={"model_dir": str(model_dir)}, code_paths=[str(Path(rnnlab.__file__).parent)],
                 pip_requirements=["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"],
             )

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, fetch, layout
+from rnnlab import atomic, layout
 from rnnlab.batching import batches
 
 
@@ -46,11 +46,18 @@ def adam(params, lr: float) -> torch.optim.Adam:
 
 
 def resume_path(task: str, run: str, settings: dict, inputs: list) -> Path:
-    """A checkpoint file keyed by everything the result depends on, so stale state is never resumed."""
+    """A checkpoint file keyed by everything the result depends on, so stale state is never resumed.
+
+    The run's files under other keys are deleted: their settings or inputs are gone, so nothing
+    can resume them (a killed run whose stage DVC later restored from its run-cache, say)."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in inputs:
-        h.update(fetch.sha256_file(path).encode())
-    return layout.resume_dir() / f"{task}-{run}-{h.hexdigest()[:16]}.pt"
+        h.update(atomic.sha256_file(path).encode())
+    path = layout.resume_dir() / f"{task}-{run}-{h.hexdigest()[:16]}.pt"
+    for stale in layout.resume_dir().glob(f"{task}-{run}-" + "?" * 16 + ".pt"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    return path
 
 
 @dataclass

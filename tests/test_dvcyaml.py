@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 import yaml
 
 from conftest import ROOT
-from rnnlab import imports
+from rnnlab import dvcyaml, imports
 
 
 def _expanded_stages():
@@ -30,10 +29,9 @@ def test_every_stage_lists_the_import_closure_of_its_command_in_deps():
     stages = _expanded_stages()
     assert len(stages) > 100
     for name, cmd, deps in stages:
-        script = re.search(r"python (\S+\.py)", cmd)[1]
-        missing = [f for f in imports.closure(script, ROOT) if f not in deps]
+        missing = [f for f in imports.closure(dvcyaml.stage_script(cmd), ROOT) if f not in deps]
         assert not missing, f"{name}: runs {missing} but does not list them in deps"
-    kinds = {cmd.split()[1] for _, cmd, _ in stages}
+    kinds = {str(dvcyaml.stage_script(cmd)) for _, cmd, _ in stages}
     assert {"stages/download.py", "stages/register.py", "stages/classification/train.py",
             "stages/attribution/attributions.py", "stages/letters/evaluate.py", "stages/news/report.py",
             "stages/charlm/evaluate.py"} <= kinds

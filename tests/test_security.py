@@ -65,9 +65,12 @@ def test_yaml_tags_that_would_run_code_are_refused(in_project, name):
     (in_project / name).write_text(text)
     from rnnlab import catalog
 
+    if name == "dvc.lock":  # read for MLflow tags after a stage's outputs are written: tagged unknown, never fatal
+        assert tracking.dvc_hash("data", in_project / name) == "unknown"
+        assert not marker.exists()
+        return
     readers = {"params.yaml": lambda: P.load(in_project / name),
-               "catalog.yaml": lambda: catalog.load(in_project / name),
-               "dvc.lock": lambda: tracking.dvc_hash("data", in_project / name)}
+               "catalog.yaml": lambda: catalog.load(in_project / name)}
     with pytest.raises((RnnlabError, __import__("yaml").YAMLError)) as err:
         readers[name]()
     assert "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system'" in str(err.value)

@@ -25,8 +25,10 @@ def run(task: str, run_name: str) -> None:
     base = metricsfile.read(layout.metrics(task, run_name))
     per_seed = {params.seed: _summary(base)}  # the stage `train` already trained the default seed
     vocab = Vocabulary.load(layout.vocab(task))
+    resumes = []
     for seed in cfg.extra_seeds:
         tr = train_model(task, variant, kind, input_mode, seed)
+        resumes.append(tr.resume)
         _, _, report = test_report(task, tr.model, vocab, input_mode)
         per_seed[seed] = _summary(report)
         print(f"{task}/{run_name} seed {seed}: accuracy {report['accuracy']:.4f}")
@@ -37,6 +39,8 @@ def run(task: str, run_name: str) -> None:
         out[f"{key}_mean"] = round(statistics.fmean(values), 6)
         out[f"{key}_std"] = round(statistics.stdev(values), 6) if len(values) > 1 else 0.0
     atomic.write_json(layout.METRICS / task / "seeds" / f"{run_name}.json", out)
+    for resume in resumes:  # only now: a failed write reruns from the saved epochs
+        resume.unlink(missing_ok=True)
     print(f"{task}/{run_name}: accuracy {out['accuracy_mean']:.4f} ± {out['accuracy_std']:.4f} over {len(per_seed)} seeds")
 
 

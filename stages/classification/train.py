@@ -22,6 +22,7 @@ def run(task: str, variant: str, kind: str, input_mode: str) -> None:
             "history": r.history, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
             "train_seconds": round(r.train_seconds, 3), "tokens_per_s": round(r.tokens_per_s, 1),
             "parameters": count_parameters(tr.model), "frozen_embedding": tr.frozen})
+    tr.resume.unlink(missing_ok=True)  # only now: a failed save reruns from the last epoch
     print(f"{task}/{name}: best epoch {r.best_epoch} of {len(r.history)}, "
           f"{r.tokens_per_s:,.0f} tokens/s, {count_parameters(tr.model):,} trainable parameters")
 

@@ -1,0 +1,53 @@
+"""The same bits on any x86-64 host: kernel paths pinned, threads fixed by params.
+
+A float32 sum depends on the order of its terms, and the math libraries pick that order by CPU:
+MKL and OpenBLAS choose a code branch per vendor and vector width, oneDNN also blocks its
+products by the caches it finds, ATen vectorises with AVX-512 where the CPU has it, and every
+library splits work across as many threads as there are cores. Measured on main before this
+module: the same seed gave different metrics on an Intel Xeon and an AMD EPYC, and 1 against 2
+threads a different model.pt.
+
+So every rnnlab process (rnnlab/__init__.py calls pin_kernels before numpy or torch load):
+  * MKL_CBWR=COMPATIBLE: MKL's one branch that Intel documents as giving the same results on
+    Intel and non-Intel CPUs (its AVX2 branch falls back to AUTO on AMD);
+  * ATEN_CPU_CAPABILITY=avx2: ATen's own kernels (and the C++ step loops' compile flags) stop at AVX2;
+  * OPENBLAS_CORETYPE=Haswell: numpy's and scipy's OpenBLAS (scikit-learn) use one kernel set;
+  * oneDNN is switched off (use_threads): its JIT kernels have no reproducible mode; nn.LSTM,
+    Conv1d and the fused GRU/RNN then run on MKL;
+  * the thread count is a parameter (params.yaml `threads`), the same on 2 and 16 cores.
+The cost is measured by benchmarks/determinism.py. RNNLAB_KERNELS=native skips the pins: faster,
+but results then depend on the host, and DVC cannot tell.
+"""
+
+from __future__ import annotations
+
+import os
+
+PORTABLE_ENV = {
+    "MKL_CBWR": "COMPATIBLE",
+    "MKL_DYNAMIC": "FALSE",  # MKL may not lower the thread count it was given
+    "OMP_DYNAMIC": "FALSE",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+
+
+def portable() -> bool:
+    return os.environ.get("RNNLAB_KERNELS", "portable") != "native"
+
+
+def pin_kernels() -> None:
+    """Set the libraries' kernel choices; they read them when they load, so this runs first."""
+    if portable():
+        os.environ.update(PORTABLE_ENV)
+
+
+def use_threads(n: int) -> None:
+    """n compute threads for torch, MKL and OpenBLAS in this process, and no oneDNN where pinned."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+    if portable():
+        torch.backends.mkldnn.enabled = False
