@@ -5,4 +5,9 @@ from rnnlab.determinism import pin_kernels as _pin_kernels
 
 _pin_kernels()
 
+import os as _os  # noqa: E402
+
+# who started this process, noted before the slow imports: a stage dies with it (rnnlab/entry.py)
+STARTED_BY = _os.getppid()
+
 __version__ = "0.1.0"

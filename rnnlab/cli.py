@@ -86,18 +86,30 @@ def corpora_cite(args) -> None:
         print(f"{e.title}\n  {e.citation}\n  License: {e.license}")
 
 
+MAX_INPUT_BYTES = 64 << 20  # a whole input (file or stdin): far more text than a prediction call needs
+
+
 def _texts(args) -> list[str]:
     if args.file:
         from rnnlab.corpora import read_text
 
         path = Path(args.file)
-        if not path.is_file():
+        if not path.exists():
             raise RnnlabError(f"{path}: no such file")
+        if not path.is_file():
+            raise RnnlabError(f"{path}: not a regular file (a device, pipe or directory); give a text file")
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise RnnlabError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_INPUT_BYTES:,}-byte input limit; "
+                              "split it into smaller files")
         texts = read_text(path)[0].splitlines()
     elif args.texts:
         texts = args.texts
     else:
-        texts = _decoded(sys.stdin.buffer.read(), "stdin").splitlines()
+        # read no more than the limit allows: 4 GB on stdin must not be held in memory to be refused
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise RnnlabError(f"stdin: more than {MAX_INPUT_BYTES:,} bytes of input; split it into smaller parts")
+        texts = _decoded(data, "stdin").splitlines()
     if not texts:
         raise RnnlabError("nothing to classify: give texts, --file PATH, or lines on stdin")
     for i, text in enumerate(texts, 1):

@@ -28,13 +28,14 @@ class Section:
     columns: dict[str, str]  # heading -> dotted metric key; the first one ranks and is plotted
     lower_is_better: bool = False
     champion_of: str | None = None  # registry task whose champion this folder's variants compete for
+    runs: tuple[str, ...] = ()  # the variants params.yaml trains (their metrics files are versioned)
 
 
 def sections() -> list[Section]:
     """One section per task of params.yaml that trains models, in params order."""
     from rnnlab import kinds
 
-    return [Section(t.name, t.title, t.columns, not t.kind.higher_is_better, t.registered_as)
+    return [Section(t.name, t.title, t.columns, not t.kind.higher_is_better, t.registered_as, t.runs)
             for t in kinds.trained_tasks().values()]
 
 
@@ -51,13 +52,14 @@ class Row:
 
 
 def rows(section: Section) -> list[Row]:
+    """Every variant params.yaml trains that has a metrics file; train time and size where its model is here."""
     out = []
-    for path in sorted((layout.METRICS / section.folder).glob("*.json")):
-        model_dir = layout.model_dir(section.folder, path.stem)
-        if not model_dir.is_dir():
-            continue  # balance.json, split.json: not a variant
+    for variant in section.runs:
+        path = layout.metrics(section.folder, variant)
+        if not path.is_file():
+            continue
         metrics = metricsfile.read(path)
-        trained_path = model_dir / "train.json"
+        trained_path = layout.model_dir(section.folder, variant) / "train.json"
         trained = json.loads(trained_path.read_text(encoding="utf-8")) if trained_path.is_file() else {}
         out.append(Row(path.stem, {h: metricsfile.value(metrics, k) for h, k in section.columns.items()},
                        trained.get("train_seconds"), trained.get("parameters")))

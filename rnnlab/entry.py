@@ -63,26 +63,35 @@ def _use_params_threads(step: str, task: str | None) -> None:
 def die_with_parent(poll_s: float = 0.5) -> None:
     """Exit as soon as the process that started this stage (dvc, a flow worker) is gone.
 
-    DVC runs the command through `sh -c`, so the shell's parent is watched too. Outputs are
-    renamed into place only when complete (rnnlab/atomic.py), so stopping midway loses nothing.
+    The parent is the one noted when rnnlab was first imported (rnnlab.STARTED_BY), before the
+    seconds of imports in which it may already have died. DVC runs the command through `sh -c`,
+    so a shell's parent is watched too. Outputs are renamed into place only when complete
+    (rnnlab/atomic.py), so stopping midway loses nothing.
     """
-    watched = _starters()
+    import rnnlab
+
+    watched = _starters(rnnlab.STARTED_BY)
+
+    def gone() -> bool:
+        return os.getppid() != watched[0] or not all(_alive(p) for p in watched[1:])
+
+    if gone():
+        os._exit(143)
 
     def watch():
-        while True:
+        while not gone():
             time.sleep(poll_s)
-            if os.getppid() != watched[0] or not all(_alive(p) for p in watched[1:]):
-                os._exit(143)
+        os._exit(143)
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def _starters() -> list[int]:
+def _starters(parent: int) -> list[int]:
     """The parent's pid, then its parent's where the parent is a shell."""
-    chain = [os.getppid()]
-    comm, ppid = _proc_stat(chain[0])
-    if comm in _SHELLS and ppid > 1:
-        chain.append(ppid)
+    chain = [parent]
+    comm, ppid = _proc_stat(parent)
+    if comm in _SHELLS:
+        chain.append(ppid)  # 1 (or 0: gone) when the shell's own starter has died already
     return chain
 
 
@@ -97,4 +106,5 @@ def _proc_stat(pid: int) -> tuple[str, int]:
 
 
 def _alive(pid: int) -> bool:
-    return _proc_stat(pid)[1] != 0  # a killed dvc stays a zombie until its shell reaps it
+    # a killed dvc stays a zombie until its parent reaps it; pid 1 means the starter was gone already
+    return pid > 1 and _proc_stat(pid)[1] != 0

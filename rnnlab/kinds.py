@@ -7,8 +7,13 @@ template in stages/<kind>/stages.yaml). A task may override `select_by` and `tit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rnnlab import params as P
+
+
+def _classification_runs(t) -> list[str]:
+    return [f"{m}-{e}-{i}" for m in t.models for e in t.embeddings.kinds for i in t.inputs]  # layout.run_name
 
 
 @dataclass(frozen=True)
@@ -18,18 +23,20 @@ class Kind:
     columns: dict[str, str] = field(default_factory=dict)  # compare page: heading -> metric key
     higher_is_better: bool = True
     servable: str = "*"  # the variants that answer from raw text (registry candidates)
+    runs: Callable[[object], list[str]] = lambda t: []  # the variants a task's settings train (its metrics files)
 
 
 KINDS = {
     "classification": Kind("classification", "macro_avg.f1_score",
-                           {"accuracy": "accuracy", "macro F1": "macro_avg.f1_score"}),
+                           {"accuracy": "accuracy", "macro F1": "macro_avg.f1_score"}, runs=_classification_runs),
     # static-feature letters models read vectors fitted inside the features stage, not text
     "letters": Kind("letters", "author_macro_f1", {"author macro F1": "author_macro_f1",
                                                    "author accuracy": "author_accuracy",
-                                                   "language accuracy": "lang_accuracy"}, servable="finetuned-*"),
-    "news": Kind("news", "macro_f1", {"macro F1": "macro_f1", "accuracy": "accuracy"}),
+                                                   "language accuracy": "lang_accuracy"}, servable="finetuned-*",
+                    runs=lambda t: [f"{f}-{m}" for f in t.features for m in t.models]),  # letters.run_name
+    "news": Kind("news", "macro_f1", {"macro F1": "macro_f1", "accuracy": "accuracy"}, runs=lambda t: list(t.variants)),
     "charlm": Kind("charlm", "val_bpc", {"validation bits/char": "val_bpc", "test bits/char": "test_bpc"},
-                   higher_is_better=False),
+                   higher_is_better=False, runs=lambda t: list(t.models)),
     "attribution": Kind("attribution", None),
 }
 
@@ -43,6 +50,7 @@ class TrainedTask:
     metric: str
     columns: dict[str, str]  # compare page: the ranking metric first
     registered_as: str | None
+    runs: tuple[str, ...] = ()  # every variant its settings train, whose metrics files are versioned
 
     @property
     def experiment(self) -> str:
@@ -62,7 +70,7 @@ def trained_tasks(params: P.Params | None = None) -> dict[str, TrainedTask]:
         if getattr(t, "positive", None):
             columns[f"{t.positive} F1"] = f"{t.positive.replace(' ', '_')}.f1_score"  # as evaluation.report keys it
         out[name] = TrainedTask(name, kind, t.title or name, metric, columns,
-                                None if t.register_as is False else P.registered_name(name, t))
+                                None if t.register_as is False else P.registered_name(name, t), tuple(kind.runs(t)))
     return out
 
 

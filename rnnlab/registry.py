@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -30,6 +31,7 @@ class Task:
     metric: str  # dotted key in the metrics file
     higher_is_better: bool = True
     pattern: str = "*"  # variants that predict from raw text
+    runs: tuple[str, ...] = ()  # every variant the task's settings train
 
     @property
     def experiment(self) -> str:
@@ -38,7 +40,7 @@ class Task:
 
 def tasks() -> dict[str, Task]:
     """Registered name -> Task, for every task of params.yaml whose champion is registered."""
-    return {t.registered_as: Task(t.registered_as, t.name, t.metric, t.kind.higher_is_better, t.kind.servable)
+    return {t.registered_as: Task(t.registered_as, t.name, t.metric, t.kind.higher_is_better, t.kind.servable, t.runs)
             for t in kinds.trained_tasks().values() if t.registered_as}
 
 
@@ -57,15 +59,17 @@ def _metric(path: Path, key: str) -> float:
 
 
 def candidates(t: Task) -> dict[str, float]:
-    """variant -> score, for every variant with both a metrics file and a model directory."""
-    scores = {}
-    for path in sorted((layout.METRICS / t.runs_of).glob(f"{t.pattern}.json")):
-        if layout.model_dir(t.runs_of, path.stem).is_dir():
-            scores[path.stem] = _metric(path, t.metric)
-    if not scores:
-        raise RnnlabError(f"{layout.METRICS / t.runs_of}: no evaluated {t.pattern} models to register "
-                          f"(run `dvc repro` first)")
-    return scores
+    """variant -> score, for every variant the task's settings train, from the versioned metrics files.
+
+    Model directories play no part: a workspace holding a few of them (after a partial `dvc pull`,
+    say) ranks the same variants as the one that committed the metrics."""
+    expected = [r for r in t.runs if fnmatchcase(r, t.pattern)]
+    missing = [r for r in expected if not layout.metrics(t.runs_of, r).is_file()]
+    if missing or not expected:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise RnnlabError(f"{layout.METRICS / t.runs_of}: no metrics for {len(missing)} of the {len(expected)} variants "
+                          f"params.yaml trains ({shown or 'none to rank'}); run `dvc repro` or check out the committed metrics")
+    return {r: _metric(layout.metrics(t.runs_of, r), t.metric) for r in expected}
 
 
 def beats(score: float, current: float, t: Task) -> bool:
@@ -184,6 +188,11 @@ def promote(task_name: str, prefix: str = "rnnlab", alias: str = "champion") -> 
     if registered is None:
         client.create_registered_model(name, tags={TASK_TAG: t.name},
                                        description=f"rnnlab {t.name}: best variant by {t.metric}")
+    if not model_dir.is_dir():
+        here = sum(layout.model_dir(t.runs_of, r).is_dir() for r in chosen["candidates"])
+        raise RnnlabError(f"{model_dir}: the best variant's model directory is not in this workspace ({here} of "
+                          f"{len(chosen['candidates'])} are); `dvc pull {model_dir}` or `dvc repro` the stage that "
+                          "writes it, then register again")
     run_id = _run_for(client, t, variant, md5)
     logged = _log_model(run_id, model_dir)
     version = client.create_model_version(name, logged.model_uri, run_id=run_id, model_id=logged.model_id, tags={
