@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import warnings
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -166,7 +167,13 @@ def predict(args) -> None:
     if not args.model_dir:
         registry.task(args.task)  # an unknown task is one line before anything loads
     texts = _texts(args)
-    predictor, source = _served(args)
+    try:
+        predictor, source = _served(args)
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        # a model directory's JSON files (vocabulary, characters) that are not what they should be
+        where = args.model_dir or f"the registered {args.task} model"
+        raise RnnlabError(f"{where}: a file in it is not what a model directory holds ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
     print(f"model: {source}", file=sys.stderr)
     if hasattr(predictor, "generate"):
         for prompt in texts:
@@ -289,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, "texts", None) is None or any(e.startswith("-") for e in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
         args.texts = [*args.texts, *extra]
+    # torch notes a crafted weights file's pickle protocol before refusing it: the refusal is the message
+    warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
     try:
         args.fn(args)
     except RnnlabError as e:

@@ -178,16 +178,21 @@ def _mismatch(what: str, src: catalog.Source, expected: str, got: str) -> Integr
 
 def _try(entry: catalog.Entry, src: catalog.Source, dest: Path, s: Settings, requested: str) -> dict:
     files = entry.files_of(src)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.work.") as work, \
-            atomic.output_dir(dest) as out:
-        try:
-            FETCHERS[src.kind](src, files, out, s, Path(work))
-        except (archives.UnsafeArchive, archives.CorruptArchive) as e:
-            raise SourceFailed(str(e)) from None
-        seen, trees = _verify(out, files, src)
-        record = provenance(entry, src, requested, seen, trees)
-        atomic.write_json(out / "source.json", record)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.work.") as work, \
+                atomic.output_dir(dest) as out:
+            try:
+                FETCHERS[src.kind](src, files, out, s, Path(work))
+            except (archives.UnsafeArchive, archives.CorruptArchive) as e:
+                raise SourceFailed(str(e)) from None
+            seen, trees = _verify(out, files, src)
+            record = provenance(entry, src, requested, seen, trees)
+            atomic.write_json(out / "source.json", record)
+    except OSError as e:
+        if e.errno in httpget.LOCAL_ERRNOS:  # this machine's disk: name what was being written, not the source
+            raise OSError(e.errno, e.strerror, str(dest)) from None
+        raise
     return record
 
 

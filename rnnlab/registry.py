@@ -172,9 +172,14 @@ def promote(task_name: str, prefix: str = "rnnlab", alias: str = "champion") -> 
     t = task(task_name)
     chosen = selection(t, prefix)
     name, variant, score = chosen["registered_model"], chosen["best_variant"], chosen["score"]
+    model_dir = layout.model_dir(t.runs_of, variant)
+    if not model_dir.is_dir():
+        here = sum(layout.model_dir(t.runs_of, r).is_dir() for r in chosen["candidates"])
+        raise RnnlabError(f"{model_dir}: the best variant's model directory is not in this workspace ({here} of "
+                          f"{len(chosen['candidates'])} are); `dvc pull {model_dir}` or `dvc repro` the stage that "
+                          "writes it, then register again")
     tracking.require_reachable(tracking.configure())
     client = MlflowClient()
-    model_dir = layout.model_dir(t.runs_of, variant)
     md5 = tracking.dvc_hash(str(model_dir))
     registered = _registered(client, name, t)
     current = _alias_version(client, name, alias) if registered else None
@@ -188,11 +193,6 @@ def promote(task_name: str, prefix: str = "rnnlab", alias: str = "champion") -> 
     if registered is None:
         client.create_registered_model(name, tags={TASK_TAG: t.name},
                                        description=f"rnnlab {t.name}: best variant by {t.metric}")
-    if not model_dir.is_dir():
-        here = sum(layout.model_dir(t.runs_of, r).is_dir() for r in chosen["candidates"])
-        raise RnnlabError(f"{model_dir}: the best variant's model directory is not in this workspace ({here} of "
-                          f"{len(chosen['candidates'])} are); `dvc pull {model_dir}` or `dvc repro` the stage that "
-                          "writes it, then register again")
     run_id = _run_for(client, t, variant, md5)
     logged = _log_model(run_id, model_dir)
     version = client.create_model_version(name, logged.model_uri, run_id=run_id, model_id=logged.model_id, tags={

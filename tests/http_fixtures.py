@@ -61,6 +61,7 @@ FILES = {
     "/corrupt.txt.gz": gzip.compress(GOOD)[:40] + b"\x00garbage" * 20,
     "/aclImdb_v1.tar.gz": _acl_imdb(),
     "/resumable.txt": GOOD,
+    "/big.bin": __import__("random").Random(0).randbytes(300_000),  # more than a 64 KB disk holds
 }
 
 

@@ -7,6 +7,7 @@ stage logs to it, and two clean runs that must agree byte for byte.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -57,15 +58,22 @@ def test_two_clean_runs_give_byte_identical_metrics(tiny, tmp_path, mirror):
     assert second == first
 
 
-def stage_running(path: Path, name: str) -> bool:
-    """A `stages/<name>.py` process (name: <kind>/<step>) runs in this project (other projects may run the same stage)."""
+def stage_pids(path: Path, name: str) -> list[int]:
+    """The `python -m stages.<kind>.<step>` processes (name: <kind>/<step>) running in this project."""
+    module = ("stages." + name.replace("/", ".")).encode()
+    pids = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if f"stages/{name}.py".encode() in (proc / "cmdline").read_bytes() and (proc / "cwd").readlink() == path:
-                return True
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if module in argv and (proc / "cwd").readlink() == path:  # `sh -c "python -m ..."` holds one string
+                pids.append(int(proc.name))
         except OSError:  # gone meanwhile, or not ours to read
             continue
-    return False
+    return pids
+
+
+def stage_running(path: Path, name: str) -> bool:
+    return bool(stage_pids(path, name))
 
 
 def test_evaluation_killed_with_sigkill_then_rerun_gives_the_same_metrics(tiny):
@@ -86,6 +94,55 @@ def test_evaluation_killed_with_sigkill_then_rerun_gives_the_same_metrics(tiny):
     out = run([sys.executable, "-m", "dvc", "repro", *TARGETS], path, env)
     # DVC runs the stage again, or restores its outputs from the run-cache of the earlier run
     assert f"Running stage 'sms_evaluate@{name}'" in out or f"Stage 'sms_evaluate@{name}' is cached" in out, out[-2000:]
+    assert metrics_files(path) == before
+
+
+def test_killing_dvc_alone_stops_the_stage_it_started(tiny):
+    """kill -9 of the dvc process only (not its group): the training stage under it exits within a
+    second instead of running on as an orphan and later renaming its model over a rerun's."""
+    path, env, before = tiny
+    model = path / "models/sms" / RUNS[0]
+    mtime = model.stat().st_mtime_ns
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{RUNS[0]}"], cwd=path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not stage_running(path, "classification/train") and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # a stage notes its starter when it imports rnnlab, ~50 ms after it starts: a kill inside those first
+    # milliseconds still leaves an orphan (to be closed with DVC_STAGE, which marks a process dvc started)
+    time.sleep(0.5)
+    assert proc.poll() is None, "training finished before dvc could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while stage_running(path, "classification/train") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stage_running(path, "classification/train"), "the stage outlived dvc"
+    time.sleep(1)
+    assert not model.exists() or model.stat().st_mtime_ns == mtime, "an orphan renamed its output into place"
+    (path / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)  # dvc died holding it
+    run([sys.executable, "-m", "dvc", "repro", *TARGETS], path, env)
+    assert metrics_files(path) == before
+
+
+def test_a_full_disk_while_saving_a_model_keeps_the_resume_state(tiny):
+    """models/ on a 64 KB disk: the train stage fails in one line naming the cause, the resume state
+    of its finished epochs is still there, and the rerun on a roomy disk resumes instead of starting over."""
+    from test_trust import small_disk
+
+    path, env, before = tiny
+    cmd = [sys.executable, "-m", "stages.classification.train", "sms", *RUNS[0].split("-")]
+    resume = path / ".rnnlab" / "resume"
+    shutil.rmtree(resume, ignore_errors=True)
+    with small_disk(path / "models" / "sms"):
+        done = subprocess.run(cmd, cwd=path, env=env, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip().splitlines()[-1].endswith("no space left on the device (previous outputs are left as they were)")
+        assert len(list(resume.glob("sms-*.pt"))) == 1
+    again = subprocess.run(cmd, cwd=path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "resuming from epoch" in again.stdout, again.stderr[-2000:]
+    assert list(resume.glob("sms-*.pt")) == []
+    run([sys.executable, "-m", "dvc", "repro", *TARGETS], path, env)
     assert metrics_files(path) == before
 
 
