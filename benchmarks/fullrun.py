@@ -62,7 +62,7 @@ def stage_peaks(project: Path, current: list[str], peaks: dict[str, int], stop: 
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:  # gone, or not ours to read
                 continue
-            if b"stages/" not in cmd or not current:
+            if not (b"stages/" in cmd or b"stages." in cmd) or not current:  # python stages/x.py, python -m stages.x
                 continue
             hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
             peaks[current[-1]] = max(peaks.get(current[-1], 0), hwm)
@@ -133,10 +133,30 @@ def report(info: dict, total: float, stages: list[tuple[str, float]], peaks: dic
     print()
     biggest = sorted(peaks.items(), key=lambda kv: -kv[1])[:8]
     print(common.plain_table(["stage", "peak RSS MB"], [[n, f"{kb / 1024:.0f}"] for n, kb in biggest], "Largest peaks"))
+    print()
+    scaling(dict(stages))
     print(common.machine_line(info))
     peak_gb = max(peaks.values(), default=0) / 1024 ** 2
     print(f"target <= {TARGET_MINUTES} min: {'met' if total <= TARGET_MINUTES * 60 else 'NOT met'} ({total / 60:.1f} min); "
           f"target <= {TARGET_GB} GB per stage: {'met' if peak_gb <= TARGET_GB else 'NOT met'} ({peak_gb:.2f} GB)")
+
+
+def scaling(seconds: dict[str, float], project: Path = common.ROOT) -> None:
+    """The critical path and the simulated wall time for 1-16 workers, from these stage times and dvc.yaml's DAG."""
+    from benchmarks import schedule
+    from rnnlab.dvcrun import stage_graph
+
+    upstream = stage_graph(project)
+    # runs recorded before every stage carried its task's name: the SMS stages had no prefix
+    seconds = {(n if n in upstream or f"sms_{n}" not in upstream else f"sms_{n}"): t for n, t in seconds.items()}
+    unmeasured = sorted(set(upstream) - set(seconds))
+    floor, path = schedule.critical_path(seconds, upstream)
+    print(common.plain_table(["workers", "simulated minutes", "speedup"], schedule.table(seconds, upstream),
+                             "Simulated wall time from the measured stage times (list scheduling, longest chain first)"))
+    print(f"critical path, {floor / 60:.1f} min: {' -> '.join(path)}")
+    if unmeasured:
+        print(f"{len(unmeasured)} stage(s) of dvc.yaml not in the measurement count 0 s: {', '.join(unmeasured[:6])}"
+              + (" ..." if len(unmeasured) > 6 else ""))
 
 
 def main() -> None:

@@ -93,6 +93,15 @@ def stage_order(project: Path | str = ".", targets: list[str] | None = None) -> 
         return [s.addressing for s in plan_repro(get_active_graph(repo.index.graph), stages)]
 
 
+def stage_graph(project: Path | str = ".") -> dict[str, list[str]]:
+    """Every stage of dvc.yaml -> the stages whose outputs it depends on (DVC's own DAG)."""
+    from dvc.repo import Repo
+
+    with chdir(project), Repo(".") as repo:
+        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+        return {s.addressing: sorted(d.addressing for d in graph.successors(s)) for s in graph.nodes}
+
+
 def reproduce(on_stage: StageHook, project: Path | str = ".", targets: list[str] | None = None,
               force: bool = False, on_line: Callable[[str], None] | None = None) -> list[StageOutcome]:
     """`dvc repro [--force] TARGETS`, every stage handed to on_stage in dependency order."""

@@ -113,7 +113,7 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
     assert set(runs) == set(order) and all(r.state.is_completed() for r in runs.values())
     upstream = {i.id for i in runs[TARGET].task_inputs["wait_for"]}
     assert runs[TRAIN].id in upstream and runs["sms_prepare"].id in upstream
-    assert "> python stages/classification/train.py sms lstm learned packed" in logs_of(client, runs[TRAIN].id)
+    assert "> python -m stages.classification.train sms lstm learned packed" in logs_of(client, runs[TRAIN].id)
     assert "best epoch" in logs_of(client, runs[TRAIN].id)  # the stage's own print
     summary = summary_artifact(client, flow_run_of(state))
     assert "**5** ran" in summary and "metrics/sms/lstm-learned-packed.json | accuracy" in summary

@@ -1,0 +1,32 @@
+"""The scaling simulation of benchmarks/fullrun.py on DAGs whose answers are known by hand, and on dvc.yaml's own."""
+
+from __future__ import annotations
+
+from benchmarks import schedule
+from conftest import ROOT
+
+# a -> b -> d, a -> c -> d, e alone: times in seconds
+UPSTREAM = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
+SECONDS = {"a": 2, "b": 3, "c": 1, "d": 1, "e": 4}
+
+
+def test_critical_path_is_the_longest_chain():
+    assert schedule.critical_path(SECONDS, UPSTREAM) == (6, ["a", "b", "d"])
+
+
+def test_one_worker_takes_the_sum_and_more_workers_reach_the_floor():
+    assert schedule.simulate(SECONDS, UPSTREAM, 1) == 11
+    # two workers: a|e, then b|c, then d; the longest chain (a, b, d) goes first, e fills the gap
+    assert schedule.simulate(SECONDS, UPSTREAM, 2) == 6
+    assert schedule.simulate(SECONDS, UPSTREAM, 16) == 6
+
+
+def test_the_pipelines_dag_comes_from_dvc():
+    from rnnlab.dvcrun import stage_graph
+
+    graph = stage_graph(ROOT)
+    assert graph["sms_train@lstm-glove-packed"] == ["sms_embeddings@glove", "sms_prepare", "sms_vocab"]
+    assert "sms_evaluate@lstm-glove-packed" in {s for s, ups in graph.items() if "sms_train@lstm-glove-packed" in ups}
+    one = schedule.simulate(dict.fromkeys(graph, 1.0), graph, 1)
+    assert one == len(graph) and schedule.simulate(dict.fromkeys(graph, 1.0), graph, 64) == schedule.critical_path(
+        dict.fromkeys(graph, 1.0), graph)[0]
