@@ -13,6 +13,7 @@ over the sorted (sha256, path) list, which is written beside it as `<name>.sha25
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -190,27 +191,48 @@ def _try(entry: catalog.Entry, src: catalog.Source, dest: Path, s: Settings, req
             record = provenance(entry, src, requested, seen, trees)
             atomic.write_json(out / "source.json", record)
     except OSError as e:
-        if e.errno in httpget.LOCAL_ERRNOS:  # this machine's disk: name what was being written, not the source
-            raise OSError(e.errno, e.strerror, str(dest)) from None
+        if e.errno in WRITE_ERRNOS or (e.errno in httpget.LOCAL_ERRNOS and _inside(e.filename, dest.parent)):
+            raise OSError(e.errno, e.strerror, str(dest)) from None  # this machine's disk: name what was being written
+        if e.errno in httpget.LOCAL_ERRNOS:  # a source we may not read (a mirror file without permission)
+            raise SourceFailed(f"{e.filename}: {e.strerror}") from None
         raise
     return record
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # only ever the side being written
+
+
+def _inside(path, folder: Path) -> bool:
+    try:
+        return path is not None and Path(path).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def fetch(name: str, dest: Path, settings: Settings, requested: str | None = None) -> dict:
     """Fetch `name` (or, if allowed, its stand-in) into dest; return the provenance record."""
     entry = catalog.entry(name)
     requested = requested or name
-    tried = []
+    tried, mismatches = [], []
     for kind in settings.order:
         for src in (s for s in entry.sources if s.kind == kind):
             print(f"  {name}: trying {src.describe()}", file=sys.stderr, flush=True)
             try:
-                return _try(entry, src, Path(dest), settings, requested)
-            except IntegrityError as e:
-                raise IntegrityError(f"{name}: {e}") from None
+                record = _try(entry, src, Path(dest), settings, requested)
+            except IntegrityError as e:  # the next source is checked against the same pins; a stand-in never is
+                mismatches.append(str(e))
+                print(f"  {name}: {e}", file=sys.stderr, flush=True)
+                continue
             except SourceFailed as e:
                 tried.append(f"{src.describe()}: {e}")
                 print(f"  {name}: {src.describe()}: {e}", file=sys.stderr, flush=True)
+                continue
+            for m in mismatches:
+                print(f"  warning: {name}: {m}; the next source delivered the pinned files", file=sys.stderr)
+            return record
+    if mismatches:
+        more = f" (and {len(mismatches) - 1} more source(s) with other bytes)" if len(mismatches) > 1 else ""
+        raise IntegrityError(f"{name}: {mismatches[0]}{more}")
     if settings.allow_standins and entry.standin:
         print(f"  {name}: WARNING: using the stand-in corpus {entry.standin} (download.allow_standins: true); "
               f"its results are not {name}'s", file=sys.stderr)

@@ -79,7 +79,7 @@ def download(url: str, dest: Path, timeout: float = 30, retries: int = 3) -> Non
             if last:
                 raise
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, OSError) as e:
-            if e.errno in LOCAL_ERRNOS and not isinstance(e, urllib.error.URLError):
+            if getattr(e, "errno", None) in LOCAL_ERRNOS and not isinstance(e, urllib.error.URLError):
                 part.unlink(missing_ok=True)
                 raise OSError(e.errno, e.strerror, str(part)) from None
             reason = getattr(e, "reason", e)

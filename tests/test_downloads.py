@@ -35,6 +35,8 @@ def project(in_project, server, monkeypatch):
         "gz_good": entry({"url": f"{server}/good.txt.gz", "compression": "gzip"}),
         "resumable": entry({"url": f"{server}/resumable.txt"}),
         "wrong_sum": entry({"url": f"{server}/wrong.txt"}),
+        "wrong_then_good": {**entry({"url": f"{server}/wrong.txt"}),
+                            "sources": [{"url": f"{server}/wrong.txt"}, {"url": f"{server}/good.txt"}]},
         "truncated_zip": entry({"url": f"{server}/truncated.zip", "member": "SMSSpamCollection"}),
         "zip_slip": entry({"url": f"{server}/slip.zip", "extract": True}, files={"evil.txt": None}),
         "tar_link_out": entry({"url": f"{server}/slip.tar.gz", "extract": True}, files={"corpus": None}),
@@ -88,6 +90,12 @@ def test_a_wrong_checksum_is_one_line_with_both_hashes_and_no_other_source_is_tr
     assert "\n" not in message
     assert re.match(r"wrong_sum: checksum mismatch for SMSSpamCollection from url http://[\d.:]+/wrong.txt: catalog.yaml "
                     r"pins sha256 [0-9a-f]{64}, the file has [0-9a-f]{64}; nothing was replaced$", message), message
+
+
+def test_after_a_mismatch_the_next_pinned_source_may_deliver_and_the_mismatch_is_reported(project, capfd):
+    record = get("wrong_then_good", project)
+    assert record["source"].endswith("/good.txt")
+    assert "warning: wrong_then_good: checksum mismatch for SMSSpamCollection from url" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("name, problem", [
