@@ -25,9 +25,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process's umask, read without changing it where Linux shows it (setting it to read it back
+    would give another thread's file created in between mode 0666)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def follow_umask(path: Path, directory: bool = False) -> None:

@@ -32,6 +32,11 @@ PORTABLE_ENV = {
 }
 
 
+def kernels() -> str:
+    """`portable` or `native`: part of a result's identity (a resumed run must not switch)."""
+    return "portable" if portable() else "native"
+
+
 def portable() -> bool:
     return os.environ.get("RNNLAB_KERNELS", "portable") != "native"
 
@@ -47,6 +52,8 @@ def use_threads(n: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    # libraries loaded later (scipy's own OpenBLAS, scikit-learn's OpenMP) read these when they load
+    os.environ.update({v: str(n) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     torch.set_num_threads(n)
     threadpool_limits(n)
     if portable():

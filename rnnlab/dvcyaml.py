@@ -176,18 +176,22 @@ def stage_script(cmd: str) -> Path:
 def _with_code(stage: dict) -> dict:
     """The stage with every project file its command runs at the head of its deps."""
     body = stage.get("do", stage)
-    code = closure(stage_script(body["cmd"]))
+    script = stage_script(body["cmd"])
+    # `python -m` imports the packages around the module first (stages/__init__.py pins the kernels)
+    packages = [str(p / "__init__.py") for p in script.parents if (p / "__init__.py").is_file()]
+    code = closure(script) + sorted(set(packages))
+    for package in packages:
+        code += [f for f in closure(Path(package)) if f not in code]
     body["deps"] = code + [d for d in body.get("deps", []) if d not in code]
     return stage
 
 
-def _with_threads(name: str, stage: dict, raw: dict) -> dict:
-    """The threads the stage computes on are part of its result (rnnlab/determinism.py)."""
+def _with_threads(stage: dict, raw: dict) -> dict:
+    """The threads a stage computes on are part of its result (rnnlab/determinism.py). It depends on the
+    whole `threads` mapping: a TASK_STEP or STEP key added later (`-S +threads.sms_train=2`) must rerun it."""
     body = stage.get("do", stage)
-    step = stage_script(body["cmd"]).stem
     if "threads" in raw:
-        task = name[:-len(step) - 1] if name.endswith("_" + step) else None
-        body["params"] = [*body.get("params", []), "threads." + P.threads_key(raw["threads"], step, task)]
+        body["params"] = [*body.get("params", []), "threads"]
     return stage
 
 
@@ -218,7 +222,7 @@ def render(params: P.Params | None = None) -> str:
                   for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_threads(k, _with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
+    stages = {k: _with_threads(_with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
               for k, v in stages.items()}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True, width=120)
 

@@ -22,7 +22,7 @@ from rnnlab.errors import RnnlabError
 _OS_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
               errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
               errno.EPERM: "operation not permitted"}
-_SHELLS = {"sh", "bash", "dash", "zsh"}
+_SHELLS = {"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "ash", "busybox"}
 
 
 def run_stage(fn: Callable, argv: list[str]) -> None:
@@ -70,28 +70,37 @@ def die_with_parent(poll_s: float = 0.5) -> None:
     """
     import rnnlab
 
+    comm, grandparent = _proc_stat(rnnlab.STARTED_BY)
+    if os.environ.get("DVC_STAGE") and (rnnlab.STARTED_BY <= 1 or (comm in _SHELLS and grandparent <= 1)):
+        _orphaned()  # dvc started us (through a shell) and was gone before rnnlab could note it
     watched = _starters(rnnlab.STARTED_BY)
 
     def gone() -> bool:
         return os.getppid() != watched[0] or not all(_alive(p) for p in watched[1:])
 
     if gone():
-        os._exit(143)
+        _orphaned()
 
     def watch():
         while not gone():
             time.sleep(poll_s)
-        os._exit(143)
+        _orphaned()
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _orphaned() -> None:
+    print(f"error: {os.path.basename(sys.argv[0])}: the process that started this stage is gone; stopping "
+          "(previous outputs are left as they were)", file=sys.stderr, flush=True)
+    os._exit(143)
 
 
 def _starters(parent: int) -> list[int]:
     """The parent's pid, then its parent's where the parent is a shell."""
     chain = [parent]
     comm, ppid = _proc_stat(parent)
-    if comm in _SHELLS:
-        chain.append(ppid)  # 1 (or 0: gone) when the shell's own starter has died already
+    if comm in _SHELLS and ppid > 1:  # a shell started by init (a container's sh -c) has no starter to watch
+        chain.append(ppid)
     return chain
 
 
@@ -106,5 +115,4 @@ def _proc_stat(pid: int) -> tuple[str, int]:
 
 
 def _alive(pid: int) -> bool:
-    # a killed dvc stays a zombie until its parent reaps it; pid 1 means the starter was gone already
-    return pid > 1 and _proc_stat(pid)[1] != 0
+    return _proc_stat(pid)[1] != 0  # a killed dvc stays a zombie until its parent reaps it

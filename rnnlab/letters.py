@@ -37,13 +37,6 @@ BOILERPLATE = re.compile(r"project gutenberg|gutenberg projekt|gutenberg\.org|gu
                          r"|transcriber|https?://|www\.|drugulin", re.I)
 
 
-def one_thread() -> None:
-    """These models are small: one intra-op thread is fastest and leaves the other core alone
-    (two threads on a busy 2-core machine made a static epoch 50x slower), and the float reductions,
-    hence the results, do not depend on how many cores the machine has."""
-    torch.set_num_threads(1)
-
-
 # ---------------------------------------------------------------- data
 
 def dedup_key(text: str) -> str:

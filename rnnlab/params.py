@@ -386,6 +386,11 @@ Yaml12Loader.yaml_implicit_resolvers = {
 }
 Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                    list("tTfF"))
+# YAML 1.2 floats without a dot before the exponent (`1e-05`, what ruamel writes for -S lr=0.00005):
+# YAML 1.1 reads them as strings, and the strict schema would refuse them
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                   re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789."))
 
 
 def read_yaml(text: str):

@@ -67,6 +67,10 @@ def _cut(df: pd.DataFrame, fraction: float, seed: int, source: str, name: str) -
     """(rest, split) with every class in both, or one line saying why the rows left cannot give that."""
     classes = df["label"].nunique()
     n = len(df)
+    counts = df["label"].value_counts()
+    if counts.min() < 2:  # a stratified cut needs two rows of each class, one for each side
+        raise RnnlabError(f"{source}: class {counts.idxmin()!r} has {counts.min()} row(s) left for the {name} split "
+                          f"and the rest; each class needs 2 (check the corpus's own test split or max_rows)")
     size = -(-fraction * n // 1)  # sklearn rounds the held-out part up
     if size < classes or n - size < classes:
         raise RnnlabError(f"{source}: {n} rows left after filtering cannot give the {name} split (split.{name}) and "

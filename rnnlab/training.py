@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, layout
+from rnnlab import atomic, determinism, layout
 from rnnlab.batching import batches
 
 
@@ -50,7 +50,9 @@ def resume_path(task: str, run: str, settings: dict, inputs: list) -> Path:
 
     The run's files under other keys are deleted: their settings or inputs are gone, so nothing
     can resume them (a killed run whose stage DVC later restored from its run-cache, say)."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    # the threads and kernel mode shape the floats too: state from another setting is never resumed
+    identity = {**settings, "_threads": torch.get_num_threads(), "_kernels": determinism.kernels()}
+    h = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
     for path in inputs:
         h.update(atomic.sha256_file(path).encode())
     path = layout.resume_dir() / f"{task}-{run}-{h.hexdigest()[:16]}.pt"

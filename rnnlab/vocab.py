@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from rnnlab import atomic
+from rnnlab.errors import RnnlabError
 
 PAD, UNK = "<pad>", "<unk>"
 # words (with inner apostrophes), numbers, and single punctuation marks
@@ -48,5 +49,12 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path) -> "Vocabulary":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(data["itos"][2:], data["lowercase"])
+        """A saved vocabulary; anything else (not UTF-8, not JSON, other keys) is one line naming the file."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            itos, lowercase = data["itos"], data["lowercase"]
+            if not (isinstance(itos, list) and all(isinstance(t, str) for t in itos) and isinstance(lowercase, bool)):
+                raise TypeError("itos must be a list of strings and lowercase a boolean")
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise RnnlabError(f"{path}: not a vocabulary file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        return cls(itos[2:], lowercase)

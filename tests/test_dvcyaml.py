@@ -31,6 +31,7 @@ def test_every_stage_lists_the_import_closure_of_its_command_in_deps():
     for name, cmd, deps in stages:
         missing = [f for f in imports.closure(dvcyaml.stage_script(cmd), ROOT) if f not in deps]
         assert not missing, f"{name}: runs {missing} but does not list them in deps"
+        assert "stages/__init__.py" in deps, f"{name}: `python -m` runs stages/__init__.py first"
     kinds = {str(dvcyaml.stage_script(cmd)) for _, cmd, _ in stages}
     assert {"stages/download.py", "stages/register.py", "stages/classification/train.py",
             "stages/attribution/attributions.py", "stages/letters/evaluate.py", "stages/news/report.py",

@@ -384,3 +384,41 @@ def test_a_resume_file_whose_settings_are_gone_is_deleted_when_the_run_trains_ag
     other.write_bytes(b"another run's state")
     new = training.resume_path("sms", "lstm-learned-packed-s42", {"hidden": 128}, inputs)
     assert new != old and not old.exists() and other.exists()
+
+
+# ---------------------------------------------------------------- found in review
+
+def test_floats_as_dvc_exp_run_writes_them_are_numbers(in_project):
+    """ruamel (DVC's -S) writes 0.00005 as 5e-05, which YAML 1.1 reads as a string."""
+    text = (in_project / "params.yaml").read_text().replace("lr: 0.003", "lr: 5e-05", 1)
+    (in_project / "params.yaml").write_text(text)
+    assert P.load().tasks["sms"].train.lr == 5e-05
+
+
+@pytest.mark.parametrize("module", ["stages.news.prepare", "stages.letters.train", "stages.classification.vocab"])
+def test_every_stage_pins_the_kernels_before_numpy_loads(module):
+    """These import numpy or torch before rnnlab: stages/__init__.py pins the kernels first."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=ROOT,
+                          capture_output=True, text=True)
+    order = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert order.index("rnnlab.determinism") < order.index("numpy"), done.stderr[-1500:]
+
+
+def test_a_stage_under_a_shell_that_init_started_runs(tmp_path):
+    """`sh -c "python -m stages..."` as a container's first process: no starter to watch, and no early exit."""
+    code = "import sys; sys.argv = ['x.py']; from rnnlab.entry import die_with_parent; die_with_parent(0.05); " \
+           "import time; time.sleep(0.3); print('alive')"
+    done = subprocess.run(["unshare", "-rpf", "--mount-proc", "sh", "-c", f"{sys.executable} -c \"{code}\"; true"],
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no pid namespace here: {done.stderr.strip()}")
+    assert done.stdout.strip() == "alive", done.stderr[-1500:]
+
+
+def test_a_vocabulary_file_that_is_not_one_is_a_one_line_error(tmp_path):
+    (tmp_path / "vocab.json").write_bytes(pickle.dumps({"itos": ["a"]}))
+    with pytest.raises(RnnlabError, match=r"vocab.json: not a vocabulary file \(UnicodeDecodeError"):
+        Vocabulary.load(tmp_path / "vocab.json")
+    (tmp_path / "vocab.json").write_text('{"itos": "abc", "lowercase": true}')
+    with pytest.raises(RnnlabError, match=r"not a vocabulary file \(TypeError: itos must be a list of strings"):
+        Vocabulary.load(tmp_path / "vocab.json")

@@ -27,7 +27,6 @@ def texts(task: str, split: str) -> list[str]:
 
 def run(task: str, kind: str) -> None:
     params = P.load()
-    L.one_thread()
     cfg = P.task(params, task, "letters")
     if kind not in cfg.features:
         raise RnnlabError(f"params.yaml: tasks.{task}.features has no {kind!r}")

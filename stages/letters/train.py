@@ -22,7 +22,6 @@ from rnnlab.models import count_parameters
 
 def run(task: str, kind: str, variant: str) -> None:
     params = P.load()
-    L.one_thread()
     cfg = P.task(params, task, "letters")
     if kind not in cfg.features or variant not in cfg.models:
         raise RnnlabError(f"params.yaml: tasks.{task}.features x models has no {kind}-{variant}")
