@@ -22,7 +22,8 @@ GOLDEN = json.loads((ROOT / "tests" / "golden.json").read_text())
 
 def golden_run(mirror: Path, threads: int, env: dict | None = None, cpus: set[int] | None = None) -> dict:
     done = subprocess.run([sys.executable, str(ROOT / "tests" / "golden_run.py"), str(mirror), str(threads)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "RNNLAB_KERNELS": "portable", **(env or {})},
                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks import schedule
+import sys
+
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
+from benchmarks import schedule  # noqa: E402
 
 # a -> b -> d, a -> c -> d, e alone: times in seconds
 UPSTREAM = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
