@@ -225,10 +225,10 @@ def load(task_name: str, prefix: str = "rnnlab", alias: str = "champion"):
                           "to the team's tracking server)")
     name = f"{prefix}-{t.name}"
     client = mlflow.MlflowClient()
-    if _registered(client, name, t) is None or _alias_version(client, name, alias) is None:
+    version = _alias_version(client, name, alias) if _registered(client, name, t) is not None else None
+    if version is None:
         raise RnnlabError(f"MLflow registry at {tracking.redacted(uri)}: no {name}@{alias} yet "
                           f"(run `dvc repro register@{t.name}` or `rnnlab register {t.name}`)")
-    version = _alias_version(client, name, alias)
     work = tempfile.TemporaryDirectory(prefix="rnnlab-champion-")
     parts = _download_model_files(f"models:/{name}/{version.version}", Path(work.name), f"{name} version {version.version}")
     predictor = serving.load(parts["model_dir"], parts.get("encoder_dir"))
