@@ -1,7 +1,8 @@
 """Write files and directories so that readers never see half of them (and hash what was written).
 
 Everything goes to a temporary sibling first and is renamed into place only when
-complete; a crash or exception leaves the previous state (or nothing) behind.
+complete; a crash or exception leaves the previous state (or nothing) behind. A kill -9 cannot
+clean up after itself: the next write of the same path removes what it left.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -42,10 +44,20 @@ def follow_umask(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def _temporary_sibling(path: Path, make=tempfile.mkstemp):
+    """A new `.<name>.XXXXXXXX.tmp` beside path, after removing the ones a killed writer left
+    (one stage writes each output, and DVC never runs one stage twice at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    left = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for old in path.parent.iterdir():
+        if left.fullmatch(old.name):
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink(missing_ok=True)
+    return make(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_sibling(path)
     try:
         follow_umask(Path(tmp))
         with os.fdopen(fd, "wb") as f:
@@ -71,8 +83,7 @@ def write_json(path: Path, obj) -> None:
 def output_dir(path: Path) -> Iterator[Path]:
     """Yield a fresh temporary directory that replaces `path` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = Path(_temporary_sibling(path, tempfile.mkdtemp))
     try:
         follow_umask(tmp, directory=True)
         yield tmp

@@ -21,7 +21,12 @@ but results then depend on the host, and DVC cannot tell.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
+from types import ModuleType
+from typing import Callable
 
 PORTABLE_ENV = {
     "MKL_CBWR": "COMPATIBLE",
@@ -49,12 +54,39 @@ def pin_kernels() -> None:
 
 def use_threads(n: int) -> None:
     """n compute threads for torch, MKL and OpenBLAS in this process, and no oneDNN where pinned."""
-    import torch
     from threadpoolctl import threadpool_limits
 
     # libraries loaded later (scipy's own OpenBLAS, scikit-learn's OpenMP) read these when they load
     os.environ.update({v: str(n) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    torch.set_num_threads(n)
     threadpool_limits(n)
+    # torch takes a second to import, and half the stages (downloads, prepare, reports) never use it
+    _when_imported("torch", lambda torch: _torch_threads(torch, n))
+
+
+def _torch_threads(torch, n: int) -> None:
+    torch.set_num_threads(n)
     if portable():
         torch.backends.mkldnn.enabled = False
+
+
+def _when_imported(name: str, hook: Callable[[ModuleType], None]) -> None:
+    """hook(module) now if the module is loaded, else right after its first import finishes."""
+    if name in sys.modules:
+        return hook(sys.modules[name])
+
+    class AfterImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            exec_module = spec.loader.exec_module
+
+            def exec_then_hook(module):
+                exec_module(module)
+                hook(module)
+
+            spec.loader.exec_module = exec_then_hook
+            return spec
+
+    sys.meta_path.insert(0, AfterImport())

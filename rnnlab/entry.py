@@ -30,7 +30,6 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
     if len(argv) != len(names):
         print(f"usage: {os.path.basename(sys.argv[0])} {' '.join(n.upper() for n in names)}", file=sys.stderr)
         sys.exit(2)
-    die_with_parent()
     keep_freed_memory()
     try:
         _use_params_threads(Path(sys.argv[0]).stem, argv[0] if names[:1] == ["task"] else None)
@@ -62,6 +61,8 @@ def _use_params_threads(step: str, task: str | None) -> None:
 
 def die_with_parent(poll_s: float = 0.5) -> None:
     """Exit as soon as the process that started this stage (dvc, a flow worker) is gone.
+
+    stages/__init__.py calls it, so the watch starts before a stage's seconds of torch imports.
 
     The parent is the one noted when rnnlab was first imported (rnnlab.STARTED_BY), before the
     seconds of imports in which it may already have died. DVC runs the command through `sh -c`,

@@ -415,6 +415,20 @@ def test_a_stage_under_a_shell_that_init_started_runs(tmp_path):
     assert done.stdout.strip() == "alive", done.stderr[-1500:]
 
 
+def test_the_next_write_removes_what_a_killed_write_left(tmp_path):
+    """kill -9 between mkstemp and the rename leaves `.<name>.XXXXXXXX.tmp`; the next write of that path
+    removes it (file or directory) and leaves other files' temporaries alone."""
+    for name in (".metrics.json.abcd1234.tmp", ".model.k_9xq2ab.tmp"):
+        (tmp_path / name).write_text("half")
+    (tmp_path / ".model.zz99yy88.tmp").mkdir()
+    other = tmp_path / ".metrics.json.bak.abcd1234.tmp"
+    other.write_text("someone else's")
+    atomic.write_json(tmp_path / "metrics.json", {"a": 1})
+    with atomic.output_dir(tmp_path / "model") as out:
+        atomic.write_text(out / "config.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "metrics.json", "model"]
+
+
 def test_a_vocabulary_file_that_is_not_one_is_a_one_line_error(tmp_path):
     (tmp_path / "vocab.json").write_bytes(pickle.dumps({"itos": ["a"]}))
     with pytest.raises(RnnlabError, match=r"vocab.json: not a vocabulary file \(UnicodeDecodeError"):
