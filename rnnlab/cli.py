@@ -1,4 +1,4 @@
-"""The `rnnlab` command: corpora (list, fetch, cite), predict, register, compare, remote, generate."""
+"""The `rnnlab` command: corpora (list, fetch, cite), repro, predict, register, compare, remote, generate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 import warnings
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +213,22 @@ def compare(args) -> None:
     print(f"{args.out}: {rows} variants in {len(tables)} tasks, {linked} linked to their MLflow run")
 
 
+def repro(args) -> None:
+    from rnnlab import parallel
+
+    start = time.monotonic()
+    counts: dict[str, int] = {}
+
+    def progress(outcome) -> None:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        print(f"-- {outcome.stage}: {outcome.status} ({outcome.seconds:.1f} s; {sum(counts.values())} stages done)",
+              flush=True)
+
+    outcomes = parallel.reproduce(".", args.targets or None, force=args.force, jobs=args.jobs, on_outcome=progress)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    print(f"{len(outcomes)} stages in {time.monotonic() - start:.0f} s: {summary or 'nothing to do'}")
+
+
 def pipeline(args) -> None:
     from rnnlab import dvcyaml
 
@@ -275,6 +292,13 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--mlflow-url", help="the MLflow UI the links open (default: a tracking server's URI, "
                                          "else http://127.0.0.1:5000 as `mlflow ui` serves)")
     cp.set_defaults(fn=compare)
+    rp = sub.add_parser("repro", help="`dvc repro` with independent stages at once (DVC still decides what is stale "
+                                      "and writes dvc.lock); stages are packed by params.yaml's threads and memory_gb")
+    rp.add_argument("targets", nargs="*", help="dvc.yaml stages (default: the whole pipeline)")
+    rp.add_argument("-j", "--jobs", type=int, default=None,
+                    help="compute threads to fill (default: the cores this process may use)")
+    rp.add_argument("-f", "--force", action="store_true", help="rerun stages whose inputs did not change")
+    rp.set_defaults(fn=repro)
     pl = sub.add_parser("pipeline", help="render dvc.yaml from params.yaml's tasks and the stage templates "
                                          "(after adding or removing a task)")
     pl.add_argument("--check", action="store_true", help="only say whether dvc.yaml is current (exit 2 if not)")

@@ -1,0 +1,242 @@
+"""Run the independent stale stages of a DVC pipeline at once, with DVC still in charge.
+
+DVC (3.67) runs one stage at a time (its issue #755). Here DVC's own objects decide everything
+they decide in `dvc repro`, one stage at a time in this thread, under the repository lock: the
+order and the DAG, whether a stage changed, a restore from the run-cache, hashing and caching
+the outputs, the run-cache entry and dvc.lock. Only the stage commands run concurrently, each in
+its own process group, as `dvc repro` would start them (its shell, environment and DVC_STAGE).
+
+Stages are packed by the threads and memory params.yaml gives their step (rnnlab/params.py): a
+stage never gets fewer threads than its result was made with, so packing never changes a number;
+it only decides which stages share the cores. A failed stage stops its downstream stages; the
+others finish, and nothing of the failed one is committed (its outputs are written atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import chdir
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
+from rnnlab.errors import RnnlabError
+
+FAILED, SKIPPED = "failed", "skipped (an upstream stage failed)"
+
+
+@dataclass(frozen=True)
+class Needs:
+    threads: int
+    memory_gb: float
+
+
+def stage_needs(cmd: str, params) -> Needs:
+    """Threads and memory of a `python -m stages.<kind>.<step> [TASK ...]` command, from params."""
+    from rnnlab import params as P
+
+    words = shlex.split(cmd)
+    step = words[2].rsplit(".", 1)[-1] if words[:2] == ["python", "-m"] and len(words) > 2 else "default"
+    task = words[3] if len(words) > 3 and words[3] in params.tasks else None
+    return Needs(P.threads_for(params, step, task), P.memory_for(params, step, task))
+
+
+def default_jobs() -> int:
+    """Compute threads to fill: the cores this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
+def memory_available_gb() -> float:
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: line.split()[1] for line in f}
+    return int(info.get("MemAvailable", info["MemTotal"])) / 2**20
+
+
+# run(stage name, upstream names, command runner) -> return code; a hook may wrap it (a Prefect task)
+CommandHook = Callable[[str, list[str], Callable[[], int]], int]
+
+
+class _Commands:
+    """The stage commands running now, each in its own process group, stopped together on exit."""
+
+    def __init__(self, on_output: Callable[[str, str], None]):
+        self.groups: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.on_output = on_output
+
+    def run(self, stage) -> int:
+        from dvc.stage.run import _enforce_cmd_list, _make_cmd, get_executable, prepare_kwargs
+
+        kwargs = prepare_kwargs(stage)
+        for cmd in _enforce_cmd_list(stage.cmd):
+            self.on_output(stage.addressing, f"> {cmd}\n")
+            proc = subprocess.Popen(_make_cmd(get_executable(), cmd), **kwargs, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            with self.lock:
+                self.groups[stage.addressing] = proc.pid
+            try:
+                for line in iter(proc.stdout.readline, b""):
+                    self.on_output(stage.addressing, line.decode("utf-8", errors="replace"))
+                code = proc.wait()
+            finally:
+                with self.lock:
+                    self.groups.pop(stage.addressing, None)
+            if code != 0:
+                return code
+        return 0
+
+    def stop_all(self) -> None:
+        with self.lock:
+            groups = list(self.groups.values())
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _print_output(stage: str, text: str) -> None:
+    print(f"[{stage}] {text}", end="" if text.endswith("\n") else "\n", flush=True)
+
+
+def reproduce(project: Path | str = ".", targets: list[str] | None = None, force: bool = False,
+              jobs: int | None = None, memory_gb: float | None = None, hook: CommandHook | None = None,
+              on_output: Callable[[str, str], None] = _print_output,
+              on_outcome: Callable[[StageOutcome], None] | None = None) -> list[StageOutcome]:
+    """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    from rnnlab import params as P
+
+    jobs = jobs or default_jobs()
+    memory_gb = memory_gb or memory_available_gb()
+    with chdir(project), Repo(".") as repo, repo.lock:
+        graph = get_active_graph(repo.index.graph)
+        stages = [s for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t)]
+        plan = plan_repro(graph, stages)
+        params_file = Path(repo.root_dir) / "params.yaml"
+        params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
+        scheduler = _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome)
+        return scheduler.run()
+
+
+class _Scheduler:
+    def __init__(self, repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome):
+        self.repo, self.plan, self.force = repo, plan, force
+        in_plan = set(plan)
+        self.upstream = {s: [u for u in graph.successors(s) if u in in_plan] for s in plan}
+        self.needs = {s: _clamp(stage_needs(s.cmd, params) if params and isinstance(s.cmd, str) else Needs(1, 0),
+                                jobs, memory_gb) for s in plan}
+        self.jobs, self.memory_gb = jobs, memory_gb
+        self.hook = hook or (lambda name, upstream, run: run())
+        self.on_outcome = on_outcome or (lambda outcome: None)
+        self.commands = _Commands(on_output)
+        self.done: dict = {}  # stage -> StageOutcome
+        self.running: dict[Future, tuple] = {}  # future -> (stage, start)
+
+    def run(self) -> list[StageOutcome]:
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage")
+        try:
+            while len(self.done) < len(self.plan):
+                started = self._start_ready(pool)
+                if not self.running and not started:
+                    raise RnnlabError("no stage can start: a dependency cycle or a stage that needs more than "
+                                      f"{self.jobs} threads and {self.memory_gb:.1f} GiB")  # cannot happen: _clamp
+                if self.running:
+                    finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        self._finish(future)
+        except BaseException:
+            self.commands.stop_all()  # Ctrl-C or an error of DVC's: no stage runs on without us
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        outcomes = [self.done[s] for s in self.plan]
+        failed = [o.stage for o in outcomes if o.status == FAILED]
+        if failed:
+            raise RnnlabError(f"failed: {', '.join(failed)} (their downstream stages were skipped; "
+                              "every other stage finished and is in dvc.lock)")
+        return outcomes
+
+    def _start_ready(self, pool) -> bool:
+        """Check every stage whose upstream is done, in DVC's order; start commands that fit."""
+        started = False
+        busy = [self.needs[s] for s, _ in self.running.values()]
+        threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
+        for stage in self.plan:
+            if stage in self.done or any(stage is s for s, _ in self.running.values()):
+                continue
+            ups = self.upstream[stage]
+            if any(u not in self.done for u in ups):
+                continue
+            if any(self.done[u].status in (FAILED, SKIPPED) for u in ups):
+                self._record(StageOutcome(stage.addressing, SKIPPED, 0.0))
+                started = True
+                continue
+            need = self.needs[stage]
+            if threads + need.threads > self.jobs or memory + need.memory_gb > self.memory_gb:
+                continue  # a later stage in the order may still fit
+            start = time.monotonic()
+            status = self._check(stage)
+            if status is not None:
+                self._record(StageOutcome(stage.addressing, status, time.monotonic() - start))
+                started = True
+                continue
+            names = [u.addressing for u in ups]
+            future = pool.submit(self.hook, stage.addressing, names, lambda s=stage: self.commands.run(s))
+            self.running[future] = (stage, start)
+            threads, memory = threads + need.threads, memory + need.memory_gb
+            started = True
+        return started
+
+    def _check(self, stage) -> str | None:
+        """UNCHANGED or RESTORED when DVC says so (lock written); None: the command must run."""
+        from dvc.stage.cache import RunCacheNotFoundError
+
+        if not self.force and not stage.changed():
+            return UNCHANGED
+        stage.remove_outs(ignore_remove=False, force=False)
+        if not self.force:
+            try:
+                self.repo.stage_cache.restore(stage)
+                self._commit(stage)
+                return RESTORED
+            except RunCacheNotFoundError:
+                pass
+        stage.save_deps()
+        self.commands.on_output(stage.addressing, f"Running stage '{stage.addressing}'\n")
+        return None
+
+    def _finish(self, future: Future) -> None:
+        stage, start = self.running.pop(future)
+        code = future.result()
+        if code == 0:
+            self.repo._reset()  # the command changed the workspace: DVC forgets what it had read
+            self._commit(stage)
+        self._record(StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start))
+
+    def _commit(self, stage) -> None:
+        """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, dvc.lock."""
+        no_cache_outs = any(not o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot))
+        stage.save(run_cache=not no_cache_outs)
+        stage.commit()
+        stage.dump(update_pipeline=False)
+
+    def _record(self, outcome: StageOutcome) -> None:
+        stage = next(s for s in self.plan if s.addressing == outcome.stage)
+        self.done[stage] = outcome
+        self.on_outcome(outcome)
+
+
+def _clamp(needs: Needs, jobs: int, memory_gb: float) -> Needs:
+    """A stage that asks for more than there is runs alone, with what it asked for (its threads are
+    part of its result): it only waits until nothing else runs."""
+    return Needs(min(needs.threads, jobs), min(needs.memory_gb, memory_gb))

@@ -1,0 +1,171 @@
+"""`rnnlab repro --jobs N`: independent stages at once, DVC still deciding and writing dvc.lock.
+
+A small real DVC project whose stages note when they start and end; the end-to-end pipeline
+(tests/test_pipeline.py) is reproduced with the runner too, and plain `dvc repro` then finds it
+up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from rnnlab import dvcrun, parallel
+from rnnlab import params as P
+from rnnlab.errors import RnnlabError
+
+# each stage sleeps, then writes its output; the spans go to a file DVC does not track
+STAGE = """import json, pathlib, sys, time
+name, seconds = sys.argv[1], float(sys.argv[2])
+start = time.time(); time.sleep(seconds)
+if pathlib.Path("fail-" + name).exists(): sys.exit(f"{name}: asked to fail")
+with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time()]) + "\\n")
+inputs = "".join(pathlib.Path(p).read_text() for p in sys.argv[3:])
+pathlib.Path("out").mkdir(exist_ok=True)
+pathlib.Path(f"out/{name}.txt").write_text(f"{name}({inputs})")
+"""
+DVC_YAML = {"stages": {
+    "left": {"cmd": "python stage.py left 1.0", "deps": ["stage.py"], "outs": ["out/left.txt"]},
+    "right": {"cmd": "python stage.py right 1.0", "deps": ["stage.py"], "outs": ["out/right.txt"]},
+    "alone": {"cmd": "python stage.py alone 0.2", "deps": ["stage.py"], "outs": ["out/alone.txt"]},
+    "join": {"cmd": "python stage.py join 0.1 out/left.txt out/right.txt",
+             "deps": ["stage.py", "out/left.txt", "out/right.txt"], "outs": ["out/join.txt"]},
+}}
+
+
+def git(path: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=path, check=True,
+                   capture_output=True)
+
+
+def dvc(path: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    path = tmp_path / "p"
+    path.mkdir()
+    (path / "stage.py").write_text(STAGE)
+    (path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
+    (path / ".gitignore").write_text("spans.jsonl\nfail-*\n")
+    git(path, "init", "-q")
+    dvc(path, "init", "-q")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "init")
+    return path
+
+
+def spans(path: Path) -> dict[str, tuple[float, float]]:
+    return {name: (a, b) for name, a, b in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def test_independent_stages_run_at_once_and_dvc_lock_matches_a_sequential_run(project, tmp_path):
+    sequential = tmp_path / "seq"
+    shutil.copytree(project, sequential)
+    dvc(sequential, "repro")
+
+    seen: list[str] = []
+    outcomes = parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None,
+                                  on_outcome=lambda o: seen.append(o.stage))
+    assert {o.stage: o.status for o in outcomes} == dict.fromkeys(DVC_YAML["stages"], dvcrun.RAN)
+    s = spans(project)
+    assert overlap(s["left"], s["right"]), s  # 2 jobs: the two 1 s stages share the time
+    assert s["join"][0] >= max(s["left"][1], s["right"][1])  # and the join waits for both
+    assert seen.index("join") > max(seen.index("left"), seen.index("right"))
+
+    assert yaml.safe_load((project / "dvc.lock").read_text()) == yaml.safe_load((sequential / "dvc.lock").read_text())
+    assert "Data and pipelines are up to date" in dvc(project, "status")
+    again = parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    assert {o.status for o in again} == {dvcrun.UNCHANGED}
+
+
+def test_one_job_runs_one_stage_at_a_time(project):
+    parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    s = sorted(spans(project).values())
+    assert all(a[1] <= b[0] for a, b in zip(s, s[1:])), s
+
+
+def test_a_failed_stage_stops_its_downstream_and_the_others_finish(project):
+    (project / "fail-left").touch()
+    lines: list[str] = []
+    with pytest.raises(RnnlabError, match=r"failed: left \(their downstream stages were skipped"):
+        parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: lines.append(f"{s}: {t}"))
+    assert "left: left: asked to fail\n" in lines  # the stage's own message, named by its stage
+    assert sorted(p.name for p in (project / "out").glob("*.txt")) == ["alone.txt", "right.txt"]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    assert set(lock) == {"right", "alone"}  # what finished is committed, nothing of the failed one
+
+    (project / "fail-left").unlink()
+    outcomes = {o.stage: o.status for o in parallel.reproduce(project, jobs=2, memory_gb=1,
+                                                              on_output=lambda s, t: None)}
+    assert outcomes == {"left": dvcrun.RAN, "right": dvcrun.UNCHANGED, "alone": dvcrun.UNCHANGED,
+                        "join": dvcrun.RAN}
+
+
+def test_a_stage_seen_before_is_restored_from_the_run_cache(project):
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    before = (project / "out/join.txt").read_text()
+    stage = project / "stage.py"
+    stage.write_text(STAGE + "# an edit\n")
+    moved = {o.stage: o.status for o in parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)}
+    assert set(moved.values()) == {dvcrun.RAN}
+    stage.write_text(STAGE)
+    back = {o.stage: o.status for o in parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)}
+    assert set(back.values()) == {dvcrun.RESTORED}
+    assert (project / "out/join.txt").read_text() == before
+    assert "Data and pipelines are up to date" in dvc(project, "status")
+
+
+def test_ctrl_c_stops_every_stage_process(project):
+    """SIGINT to the runner alone (its stages run in their own process groups): all of them stop."""
+    code = "import sys; from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(project)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while len(stage_processes(project)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(stage_processes(project)) == 2, "two stages should be running"
+    proc.send_signal(2)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in out
+    time.sleep(0.5)
+    assert stage_processes(project) == []
+    assert not (project / "dvc.lock").exists()
+
+
+def stage_processes(project: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv[:2] == [b"python", b"stage.py"] and (proc / "cwd").readlink() == project:
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_stages_are_packed_by_the_threads_and_memory_params_give_their_step():
+    params = P.load(ROOT / "params.yaml")
+    assert parallel.stage_needs("python -m stages.news.embed news", params) == parallel.Needs(
+        params.threads["news_embed"], params.memory_gb["news_embed"])
+    assert parallel.stage_needs("python -m stages.classification.train sms lstm learned packed", params) == \
+        parallel.Needs(params.threads["default"], params.memory_gb["default"])
+    assert parallel.stage_needs("python -m stages.download sms_spam", params).threads == params.threads["default"]
+    # a stage that asks for more than there is runs alone, never with fewer threads than its result needs
+    assert parallel._clamp(parallel.Needs(4, 64), jobs=2, memory_gb=8) == parallel.Needs(2, 8)
