@@ -20,10 +20,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# `rnnlab pipeline` renders dvc.yaml from params.yaml's tasks first: a task added there gets its stages
+# `rnnlab pipeline` renders dvc.yaml from params.yaml's tasks first: a task added there gets its stages.
+# `rnnlab repro` is `dvc repro` with independent stages at once on every core (JOBS=1: one at a time)
 run: install
 	rnnlab pipeline
-	dvc repro
+	rnnlab repro $(if $(JOBS),--jobs $(JOBS),)
 	rnnlab compare
 	@echo "Results: results/*.md, results/compare.html, results/attributions/<task>/index.html   Runs: mlflow ui --backend-store-uri sqlite:///mlflow.db"
 

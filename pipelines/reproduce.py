@@ -1,18 +1,17 @@
 """Flow `reproduce`: the DVC pipeline with one Prefect task per dvc.yaml stage.
 
-    python -m pipelines.reproduce [STAGE ...] [--force]
+    python -m pipelines.reproduce [STAGE ...] [--force] [--jobs N]
 
-DVC decides order and what is stale (no second DAG here); each stage becomes a task run named
-after it, waiting on its upstream stages, with the stage's output in the task's logs. Download
-stages retry. The flow run ends with a summary artifact: stages ran / restored / unchanged, and
-every metric that changed.
+DVC decides order and what is stale (no second DAG here); independent stages run at once up to N
+compute threads (rnnlab/parallel.py). Each stage becomes a task run named after it, waiting on its
+upstream stages, with the stage's output in the task's logs; the Prefect UI shows concurrent stages
+side by side. Download stages retry. The flow run ends with a summary artifact: stages ran /
+restored / unchanged, and every metric that changed.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import time
 from pathlib import Path
 
@@ -20,43 +19,52 @@ import pipelines  # noqa: F401  (environment defaults before Prefect loads)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.logging.handlers import APILogHandler
-from prefect.logging.loggers import PrefectLogAdapter
 
 from pipelines.settings import PROJECT
-from rnnlab import dvcrun
-from rnnlab.capture import tee_output
+from rnnlab import dvcrun, parallel
 
 DOWNLOAD_RETRIES = 3
 
 
-def _api_only_logger(run_logger: logging.LoggerAdapter) -> logging.LoggerAdapter:
-    """Send stage output to the run's logs in Prefect but not to the console (it is already there)."""
-    logger = logging.getLogger("rnnlab.stage")
-    logger.propagate, logger.level = False, logging.INFO
-    if not any(isinstance(h, APILogHandler) for h in logger.handlers):
-        logger.addHandler(APILogHandler())
-    return PrefectLogAdapter(logger, extra=dict(run_logger.extra))
-
-
 @task(cache_policy=NO_CACHE, retry_delay_seconds=[5, 30, 120])
-def run_stage(stage: str, run) -> dvcrun.StageOutcome:
-    """One DVC stage: checked, then run or restored if stale; its output goes to this task's logs."""
-    logger = _api_only_logger(get_run_logger())
-    outcome = None
-    try:
-        with tee_output(logger.info):
-            outcome = run()
-    finally:
-        if outcome is None or outcome.changed:  # its output reaches the API before the task run is finished
-            APILogHandler().flush()
-    get_run_logger().info("%s: %s in %.1f s", stage, outcome.status, outcome.seconds)
-    return outcome
+def run_stage(stage: str, run) -> None:
+    """One stale DVC stage's command; its output goes to this task's logs (parallel.reproduce's on_output)."""
+    code = run()
+    if code != 0:
+        raise RuntimeError(f"{stage}: the command exited with {code}")
 
 
-def _to_stderr(line: str) -> None:
-    """DVC's messages, written where the stage's own output goes (captured by tee_output)."""
-    os.write(2, (line + "\n").encode("utf-8", errors="replace"))
+@task(cache_policy=NO_CACHE)
+def checked_stage(stage: str, status: str) -> None:
+    """A stage DVC found up to date, or restored from the run-cache without running it."""
+    get_run_logger().info("%s: %s", stage, status)
+
+
+class _Tasks:
+    """Task runs for the stages of one flow run, each waiting on those of its upstream stages."""
+
+    def __init__(self, upstream: dict[str, list[str]]):
+        self.upstream, self.states = upstream, {}
+
+    def waits(self, stage: str) -> list:
+        return [self.states[u] for u in self.upstream.get(stage, []) if u in self.states]
+
+    def command(self, stage: str, upstream: list[str], run) -> int:  # in a runner thread, in this flow run
+        options = {"task_run_name": stage, "retries": DOWNLOAD_RETRIES if stage.startswith("download") else 0}
+        state = run_stage.with_options(**options)(stage, run, return_state=True, wait_for=self.waits(stage))
+        self.states[stage] = state
+        return 0 if state.is_completed() else 1
+
+    def outcome(self, outcome: dvcrun.StageOutcome) -> None:
+        if outcome.stage not in self.states:  # not run: a task run says what DVC found
+            self.states[outcome.stage] = checked_stage.with_options(task_run_name=outcome.stage)(
+                outcome.stage, outcome.status, return_state=True, wait_for=self.waits(outcome.stage))
+        get_run_logger().info("%s: %s in %.1f s", outcome.stage, outcome.status, outcome.seconds)
+
+
+def _log_output(stage: str, text: str) -> None:
+    """A stage's output line, into the task run it belongs to (the flow run's log for DVC's own lines)."""
+    get_run_logger().info("%s", text.rstrip("\n"))
 
 
 def _fmt(value: float | None) -> str:
@@ -79,25 +87,20 @@ def summary_markdown(outcomes: list[dvcrun.StageOutcome], changes: list, seconds
 
 
 @flow(name="reproduce", log_prints=True)
-def reproduce(targets: list[str] | None = None, force: bool = False, project: str | None = None) -> dict:
-    """Run `dvc repro` (optionally --force, optionally only TARGETS and their upstream) stage by stage.
+def reproduce(targets: list[str] | None = None, force: bool = False, project: str | None = None,
+              jobs: int = 1) -> dict:
+    """Run `dvc repro` (optionally --force, optionally only TARGETS and their upstream), stage by stage.
 
     targets: dvc.yaml stage names (e.g. `sms_report`, `sms_train@lstm-glove-packed`); empty = the whole pipeline.
     force: rerun stages even if their inputs did not change.
     project: the DVC project's directory (default: this checkout).
+    jobs: compute threads to fill with independent stages at once (params.yaml's `threads` per stage).
     """
     root = Path(project or PROJECT)
     start, before = time.monotonic(), dvcrun.metrics_snapshot(root)
-    states: dict[str, object] = {}
-
-    def on_stage(name: str, upstream: list[str], run) -> dvcrun.StageOutcome:
-        options = {"task_run_name": name, "retries": DOWNLOAD_RETRIES if name.startswith("download") else 0}
-        state = run_stage.with_options(**options)(name, run, return_state=True,
-                                                   wait_for=[states[u] for u in upstream if u in states])
-        states[name] = state
-        return state.result()  # a failed stage raises here and stops the pipeline, as `dvc repro` does
-
-    outcomes = dvcrun.reproduce(on_stage, root, targets, force, on_line=_to_stderr)
+    tasks = _Tasks(dvcrun.stage_graph(root))
+    outcomes = parallel.reproduce(root, targets, force, jobs=jobs, hook=tasks.command, on_output=_log_output,
+                                  on_outcome=tasks.outcome)
     changes = dvcrun.metrics_changes(before, dvcrun.metrics_snapshot(root))
     seconds = time.monotonic() - start
     markdown = summary_markdown(outcomes, changes, seconds)
@@ -112,8 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("targets", nargs="*", help="dvc.yaml stages (default: all)")
     parser.add_argument("--force", action="store_true", help="rerun stages whose inputs did not change")
     parser.add_argument("--project", default=None, help="DVC project directory (default: this checkout)")
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="compute threads to fill with independent stages (default 1: one stage at a time)")
     args = parser.parse_args(argv)
-    reproduce(targets=args.targets or None, force=args.force, project=args.project)
+    reproduce(targets=args.targets or None, force=args.force, project=args.project, jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,11 @@
-"""Tee everything written to this process's stdout/stderr (children included) to a line callback.
-
-DVC starts a stage's command with the parent's file descriptors, so capturing its output means
-redirecting fds 1 and 2, not sys.stdout. The terminal still gets every byte; the callback gets
-whole lines, and progress-bar redraws ("\\r") at most one per `progress_every` seconds.
-"""
+"""A command's output as whole lines for a log: progress-bar redraws ("\\r") at most one per
+`progress_every` seconds, terminal colour codes removed."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-import threading
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -51,37 +43,3 @@ class LineSplitter:
     def close(self) -> None:
         self._emit(self.buffer)
         self.buffer = ""
-
-
-@contextmanager
-def tee_output(on_line: Callable[[str], None], progress_every: float = 10.0) -> Iterator[None]:
-    """Within the block, fds 1 and 2 go to a pipe read by a thread that forwards to on_line."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    terminal = os.dup(1)
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    read_end, write_end = os.pipe()
-    splitter = LineSplitter(on_line, progress_every)
-
-    def pump() -> None:
-        while chunk := os.read(read_end, 65536):
-            os.write(terminal, chunk)
-            splitter.feed(chunk.decode("utf-8", errors="replace"))
-        splitter.close()
-
-    reader = threading.Thread(target=pump, name="tee-output", daemon=True)
-    reader.start()
-    for fd in (1, 2):
-        os.dup2(write_end, fd)
-    os.close(write_end)
-    try:
-        yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)  # closes the pipe's last write ends: the reader sees EOF
-            os.close(copy)
-        reader.join(timeout=30)
-        os.close(read_end)
-        os.close(terminal)

@@ -214,8 +214,12 @@ def compare(args) -> None:
 
 
 def repro(args) -> None:
+    import signal
+
     from rnnlab import parallel
 
+    # `kill` stops the stages and records what finished, as Ctrl-C does (a background job ignores SIGINT)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     start = time.monotonic()
     counts: dict[str, int] = {}
 

@@ -14,6 +14,8 @@ others finish, and nothing of the failed one is committed (its outputs are writt
 
 from __future__ import annotations
 
+import codecs
+import contextvars
 import os
 import shlex
 import signal
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
 
@@ -81,9 +84,13 @@ class _Commands:
                                     stderr=subprocess.STDOUT, start_new_session=True)
             with self.lock:
                 self.groups[stage.addressing] = proc.pid
+            lines = LineSplitter(lambda line, name=stage.addressing: self.on_output(name, line + "\n"), 10.0)
             try:
-                for line in iter(proc.stdout.readline, b""):
-                    self.on_output(stage.addressing, line.decode("utf-8", errors="replace"))
+                text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span reads
+                while chunk := proc.stdout.read1(65536):
+                    lines.feed(text.decode(chunk))
+                lines.feed(text.decode(b"", final=True))
+                lines.close()
                 code = proc.wait()
             finally:
                 with self.lock:
@@ -111,21 +118,34 @@ def reproduce(project: Path | str = ".", targets: list[str] | None = None, force
               on_output: Callable[[str, str], None] = _print_output,
               on_outcome: Callable[[StageOutcome], None] | None = None) -> list[StageOutcome]:
     """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once."""
+    from dvc.lock import LockError
     from dvc.repo import Repo
+
+    jobs = jobs or default_jobs()
+    memory_gb = memory_gb or memory_available_gb()
+    with chdir(project), Repo(".") as repo:
+        try:
+            repo.lock.lock()
+        except LockError:
+            raise RnnlabError(f"{Path(project).resolve()}: another DVC process holds the repository lock "
+                              "(.dvc/tmp/lock); wait for it, or remove the file if none runs") from None
+        try:
+            return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, on_output, on_outcome)
+        finally:
+            repo.lock.unlock()
+
+
+def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, on_output, on_outcome) -> list[StageOutcome]:
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
     from rnnlab import params as P
 
-    jobs = jobs or default_jobs()
-    memory_gb = memory_gb or memory_available_gb()
-    with chdir(project), Repo(".") as repo, repo.lock:
-        graph = get_active_graph(repo.index.graph)
-        stages = [s for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t)]
-        plan = plan_repro(graph, stages)
-        params_file = Path(repo.root_dir) / "params.yaml"
-        params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
-        scheduler = _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome)
-        return scheduler.run()
+    graph = get_active_graph(repo.index.graph)
+    stages = [s for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t)]
+    plan = plan_repro(graph, stages)
+    params_file = Path(repo.root_dir) / "params.yaml"
+    params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
+    return _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome).run()
 
 
 class _Scheduler:
@@ -141,6 +161,8 @@ class _Scheduler:
         self.commands = _Commands(on_output)
         self.done: dict = {}  # stage -> StageOutcome
         self.running: dict[Future, tuple] = {}  # future -> (stage, start)
+        self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet
+        self.written_at = time.monotonic()
 
     def run(self) -> list[StageOutcome]:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage")
@@ -154,11 +176,13 @@ class _Scheduler:
                     finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
                     for future in finished:
                         self._finish(future)
+                self._write_lock(now=not self.running)
         except BaseException:
             self.commands.stop_all()  # Ctrl-C or an error of DVC's: no stage runs on without us
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self._write_lock(now=True)  # whatever finished is recorded, even when stopped
         outcomes = [self.done[s] for s in self.plan]
         failed = [o.stage for o in outcomes if o.status == FAILED]
         if failed:
@@ -191,7 +215,9 @@ class _Scheduler:
                 started = True
                 continue
             names = [u.addressing for u in ups]
-            future = pool.submit(self.hook, stage.addressing, names, lambda s=stage: self.commands.run(s))
+            # the caller's context goes along: a Prefect hook makes its task run inside the flow run
+            future = pool.submit(contextvars.copy_context().run, self.hook, stage.addressing, names,
+                                 lambda s=stage: self.commands.run(s))
             self.running[future] = (stage, start)
             threads, memory = threads + need.threads, memory + need.memory_gb
             started = True
@@ -224,11 +250,24 @@ class _Scheduler:
         self._record(StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start))
 
     def _commit(self, stage) -> None:
-        """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, dvc.lock."""
+        """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, then dvc.lock."""
         no_cache_outs = any(not o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot))
         stage.save(run_cache=not no_cache_outs)
         stage.commit()
-        stage.dump(update_pipeline=False)
+        self.unwritten.append(stage)
+
+    def _write_lock(self, now: bool) -> None:
+        """dvc.lock entries in batches: DVC parses and rewrites the whole file for every dump (~3 s for
+        a 5,000-line lock), which would make this thread the bottleneck. A stage committed but not yet
+        written when the run is killed is in the cache and run-cache: the next run restores it."""
+        if not self.unwritten or not (now or time.monotonic() - self.written_at > 30):
+            return
+        by_file: dict[str, list] = {}
+        for stage in self.unwritten:
+            by_file.setdefault(stage.dvcfile.path, []).append(stage)
+        for stages in by_file.values():
+            stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
+        self.unwritten, self.written_at = [], time.monotonic()
 
     def _record(self, outcome: StageOutcome) -> None:
         stage = next(s for s in self.plan if s.addressing == outcome.stage)

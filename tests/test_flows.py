@@ -20,6 +20,7 @@ import yaml
 
 from conftest import ROOT
 from project_fixtures import make_project, project_env, run, small_params
+from rnnlab import dvcrun
 
 pytestmark = pytest.mark.slow
 TARGET = "sms_evaluate@lstm-learned-packed"
@@ -94,7 +95,6 @@ def set_param(project: Path, key: str, value) -> None:
 
 def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_path, monkeypatch, client):
     from pipelines.reproduce import reproduce
-    from rnnlab import dvcrun
 
     project = tiny_sms(mirror, tmp_path / "p", monkeypatch)
     order = dvcrun.stage_order(project, [TARGET])
@@ -130,6 +130,23 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
     assert back["stages"][TRAIN] == dvcrun.RESTORED
     assert back["stages"][TARGET] == dvcrun.RESTORED
     assert (project / "metrics/sms/lstm-learned-packed.json").read_bytes() == metrics
+
+
+def test_with_jobs_independent_stages_are_concurrent_task_runs(tmp_path, monkeypatch, client):
+    """--jobs 2: the two independent 1-s stages of a small project overlap as task runs in Prefect,
+    and the join's task run waits on both."""
+    from pipelines.reproduce import reproduce
+    from test_parallel import sleepers
+
+    project = sleepers(tmp_path / "p")
+    state = reproduce(project=str(project), jobs=2, return_state=True)
+    assert set(state.result()["stages"].values()) == {dvcrun.RAN}
+    runs = {r.name: r for r in task_runs(client, flow_run_of(state))}
+    assert set(runs) == {"left", "right", "alone", "join"}
+    left, right = runs["left"], runs["right"]
+    assert left.start_time < right.end_time and right.start_time < left.end_time, "not concurrent"
+    assert {i.id for i in runs["join"].task_inputs["wait_for"]} == {left.id, right.id}
+    assert "> python stage.py left 1.0" in logs_of(client, left.id)
 
 
 FLAKY = """

@@ -54,7 +54,11 @@ def dvc(path: Path, *args: str) -> str:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    path = tmp_path / "p"
+    return sleepers(tmp_path / "p")
+
+
+def sleepers(path: Path) -> Path:
+    """A git + DVC project of four stages that sleep: left and right, a join of both, and one alone."""
     path.mkdir()
     (path / "stage.py").write_text(STAGE)
     (path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
