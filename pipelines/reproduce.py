@@ -88,19 +88,22 @@ def summary_markdown(outcomes: list[dvcrun.StageOutcome], changes: list, seconds
 
 @flow(name="reproduce", log_prints=True)
 def reproduce(targets: list[str] | None = None, force: bool = False, project: str | None = None,
-              jobs: int = 1) -> dict:
+              jobs: int | None = None, address: str | None = None) -> dict:
     """Run `dvc repro` (optionally --force, optionally only TARGETS and their upstream), stage by stage.
 
     targets: dvc.yaml stage names (e.g. `sms_report`, `sms_train@lstm-glove-packed`); empty = the whole pipeline.
     force: rerun stages even if their inputs did not change.
     project: the DVC project's directory (default: this checkout).
-    jobs: compute threads to fill with independent stages at once (params.yaml's `threads` per stage).
+    jobs: compute threads to fill with independent stages at once (params.yaml's `threads` per stage);
+        default 1, one stage at a time.
+    address: a Dask scheduler (tcp://host:port) whose workers share the workspace run the commands;
+        jobs then defaults to the cluster's threads.
     """
     root = Path(project or PROJECT)
     start, before = time.monotonic(), dvcrun.metrics_snapshot(root)
     tasks = _Tasks(dvcrun.stage_graph(root))
-    outcomes = parallel.reproduce(root, targets, force, jobs=jobs, hook=tasks.command, on_output=_log_output,
-                                  on_outcome=tasks.outcome)
+    outcomes = parallel.reproduce(root, targets, force, jobs=jobs or (None if address else 1), address=address,
+                                  hook=tasks.command, on_output=_log_output, on_outcome=tasks.outcome)
     changes = dvcrun.metrics_changes(before, dvcrun.metrics_snapshot(root))
     seconds = time.monotonic() - start
     markdown = summary_markdown(outcomes, changes, seconds)
@@ -115,10 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("targets", nargs="*", help="dvc.yaml stages (default: all)")
     parser.add_argument("--force", action="store_true", help="rerun stages whose inputs did not change")
     parser.add_argument("--project", default=None, help="DVC project directory (default: this checkout)")
-    parser.add_argument("-j", "--jobs", type=int, default=1,
+    parser.add_argument("-j", "--jobs", type=int, default=None,
                         help="compute threads to fill with independent stages (default 1: one stage at a time)")
+    parser.add_argument("--address", help="run the stage commands on this Dask scheduler's workers (tcp://host:port), "
+                                           "which share the workspace")
     args = parser.parse_args(argv)
-    reproduce(targets=args.targets or None, force=args.force, project=args.project, jobs=args.jobs)
+    reproduce(targets=args.targets or None, force=args.force, project=args.project, jobs=args.jobs, address=args.address)
 
 
 if __name__ == "__main__":

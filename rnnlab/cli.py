@@ -228,7 +228,8 @@ def repro(args) -> None:
         print(f"-- {outcome.stage}: {outcome.status} ({outcome.seconds:.1f} s; {sum(counts.values())} stages done)",
               flush=True)
 
-    outcomes = parallel.reproduce(".", args.targets or None, force=args.force, jobs=args.jobs, on_outcome=progress)
+    outcomes = parallel.reproduce(".", args.targets or None, force=args.force, jobs=args.jobs, address=args.address,
+                                  on_outcome=progress)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     print(f"{len(outcomes)} stages in {time.monotonic() - start:.0f} s: {summary or 'nothing to do'}")
 
@@ -302,6 +303,8 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("-j", "--jobs", type=int, default=None,
                     help="compute threads to fill (default: the cores this process may use)")
     rp.add_argument("-f", "--force", action="store_true", help="rerun stages whose inputs did not change")
+    rp.add_argument("--address", help="run the commands on this Dask scheduler's workers (tcp://host:port), which "
+                                      "must share this workspace; --jobs then defaults to the cluster's threads")
     rp.set_defaults(fn=repro)
     pl = sub.add_parser("pipeline", help="render dvc.yaml from params.yaml's tasks and the stage templates "
                                          "(after adding or removing a task)")

@@ -66,47 +66,85 @@ def memory_available_gb() -> float:
 CommandHook = Callable[[str, list[str], Callable[[], int]], int]
 
 
-class _Commands:
-    """The stage commands running now, each in its own process group, stopped together on exit."""
+def run_command(argv: list[str], cwd: str, env: dict, on_line: Callable[[str], None],
+                on_start: Callable[[int], None] = lambda pid: None) -> int:
+    """One stage command in its own process group; its output to on_line line by line; its exit code."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, close_fds=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    on_start(proc.pid)
+    lines = LineSplitter(on_line, progress_every=10.0)
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span two reads
+    while chunk := proc.stdout.read1(65536):
+        lines.feed(text.decode(chunk))
+    lines.feed(text.decode(b"", final=True))
+    lines.close()
+    return proc.wait()
 
-    def __init__(self, on_output: Callable[[str, str], None]):
+
+def run_on_worker(argv: list[str], cwd: str, env: dict) -> tuple[int, list[str]]:
+    """On a Dask worker that shares the workspace: the command's exit code and its output lines."""
+    out: list[str] = []
+    return run_command(argv, cwd, env, out.append), out
+
+
+class _Commands:
+    """The stage commands running now, here (each in its own process group) or on a Dask cluster;
+    stopped together when the run stops."""
+
+    def __init__(self, on_output: Callable[[str, str], None], client=None):
         self.groups: dict[str, int] = {}
+        self.futures: dict[str, object] = {}
         self.lock = threading.Lock()
-        self.on_output = on_output
+        self.on_output, self.client = on_output, client
 
     def run(self, stage) -> int:
         from dvc.stage.run import _enforce_cmd_list, _make_cmd, get_executable, prepare_kwargs
 
         kwargs = prepare_kwargs(stage)
+        name = stage.addressing
         for cmd in _enforce_cmd_list(stage.cmd):
-            self.on_output(stage.addressing, f"> {cmd}\n")
-            proc = subprocess.Popen(_make_cmd(get_executable(), cmd), **kwargs, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            with self.lock:
-                self.groups[stage.addressing] = proc.pid
-            lines = LineSplitter(lambda line, name=stage.addressing: self.on_output(name, line + "\n"), 10.0)
-            try:
-                text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span reads
-                while chunk := proc.stdout.read1(65536):
-                    lines.feed(text.decode(chunk))
-                lines.feed(text.decode(b"", final=True))
-                lines.close()
-                code = proc.wait()
-            finally:
-                with self.lock:
-                    self.groups.pop(stage.addressing, None)
+            self.on_output(name, f"> {cmd}\n")
+            argv = _make_cmd(get_executable(), cmd)
+            code = self._remote(name, argv, kwargs) if self.client else self._local(name, argv, kwargs)
             if code != 0:
                 return code
         return 0
 
+    def _local(self, name: str, argv, kwargs: dict) -> int:
+        def started(pid: int) -> None:
+            with self.lock:
+                self.groups[name] = pid
+
+        try:
+            return run_command(argv, kwargs["cwd"], kwargs["env"], lambda line: self.on_output(name, line + "\n"), started)
+        finally:
+            with self.lock:
+                self.groups.pop(name, None)
+
+    def _remote(self, name: str, argv, kwargs: dict) -> int:
+        future = self.client.submit(run_on_worker, argv, kwargs["cwd"], kwargs["env"], pure=False,
+                                    key=f"stage-{name}-{time.time_ns()}")
+        with self.lock:
+            self.futures[name] = future
+        try:
+            code, lines = future.result()
+        finally:
+            with self.lock:
+                self.futures.pop(name, None)
+        for line in lines:
+            self.on_output(name, line + "\n")
+        return code
+
     def stop_all(self) -> None:
         with self.lock:
-            groups = list(self.groups.values())
+            groups, futures = list(self.groups.values()), list(self.futures.values())
         for pgid in groups:
             try:
                 os.killpg(pgid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        for future in futures:  # queued stages never start; one already running on a worker finishes
+            future.cancel()
 
 
 def _print_output(stage: str, text: str) -> None:
@@ -114,28 +152,50 @@ def _print_output(stage: str, text: str) -> None:
 
 
 def reproduce(project: Path | str = ".", targets: list[str] | None = None, force: bool = False,
-              jobs: int | None = None, memory_gb: float | None = None, hook: CommandHook | None = None,
-              on_output: Callable[[str, str], None] = _print_output,
+              jobs: int | None = None, memory_gb: float | None = None, address: str | None = None,
+              hook: CommandHook | None = None, on_output: Callable[[str, str], None] = _print_output,
               on_outcome: Callable[[StageOutcome], None] | None = None) -> list[StageOutcome]:
-    """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once."""
+    """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once.
+
+    address: a Dask scheduler (tcp://host:port) whose workers share this workspace; the commands
+    run there, and jobs and memory default to the cluster's threads and memory.
+    """
     from dvc.lock import LockError
     from dvc.repo import Repo
 
-    jobs = jobs or default_jobs()
-    memory_gb = memory_gb or memory_available_gb()
-    with chdir(project), Repo(".") as repo:
-        try:
-            repo.lock.lock()
-        except LockError:
-            raise RnnlabError(f"{Path(project).resolve()}: another DVC process holds the repository lock "
-                              "(.dvc/tmp/lock); wait for it, or remove the file if none runs") from None
-        try:
-            return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, on_output, on_outcome)
-        finally:
-            repo.lock.unlock()
+    client = _dask_client(address) if address else None
+    try:
+        if client is not None:
+            workers = client.scheduler_info()["workers"].values()
+            jobs = jobs or sum(w["nthreads"] for w in workers)
+            memory_gb = memory_gb or sum(w["memory_limit"] for w in workers) / 2**30
+        jobs, memory_gb = jobs or default_jobs(), memory_gb or memory_available_gb()
+        commands = _Commands(on_output, client)
+        with chdir(project), Repo(".") as repo:
+            try:
+                repo.lock.lock()
+            except LockError:
+                raise RnnlabError(f"{Path(project).resolve()}: another DVC process holds the repository lock "
+                                  "(.dvc/tmp/lock); wait for it, or remove the file if none runs") from None
+            try:
+                return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome)
+            finally:
+                repo.lock.unlock()
+    finally:
+        if client is not None:
+            client.close()
 
 
-def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, on_output, on_outcome) -> list[StageOutcome]:
+def _dask_client(address: str):
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=10)
+    except OSError as e:
+        raise RnnlabError(f"Dask scheduler {address}: not reachable ({e})") from None
+
+
+def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome) -> list[StageOutcome]:
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
     from rnnlab import params as P
@@ -145,11 +205,11 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, on_output, on
     plan = plan_repro(graph, stages)
     params_file = Path(repo.root_dir) / "params.yaml"
     params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
-    return _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome).run()
+    return _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome).run()
 
 
 class _Scheduler:
-    def __init__(self, repo, graph, plan, force, jobs, memory_gb, params, hook, on_output, on_outcome):
+    def __init__(self, repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome):
         self.repo, self.plan, self.force = repo, plan, force
         in_plan = set(plan)
         self.upstream = {s: [u for u in graph.successors(s) if u in in_plan] for s in plan}
@@ -158,7 +218,7 @@ class _Scheduler:
         self.jobs, self.memory_gb = jobs, memory_gb
         self.hook = hook or (lambda name, upstream, run: run())
         self.on_outcome = on_outcome or (lambda outcome: None)
-        self.commands = _Commands(on_output)
+        self.commands = commands
         self.done: dict = {}  # stage -> StageOutcome
         self.running: dict[Future, tuple] = {}  # future -> (stage, start)
         self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet

@@ -8,6 +8,7 @@ up to date.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,11 +24,11 @@ from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
 # each stage sleeps, then writes its output; the spans go to a file DVC does not track
-STAGE = """import json, pathlib, sys, time
+STAGE = """import json, os, pathlib, sys, time
 name, seconds = sys.argv[1], float(sys.argv[2])
 start = time.time(); time.sleep(seconds)
 if pathlib.Path("fail-" + name).exists(): sys.exit(f"{name}: asked to fail")
-with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time()]) + "\\n")
+with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time(), os.getppid()]) + "\\n")
 inputs = "".join(pathlib.Path(p).read_text() for p in sys.argv[3:])
 pathlib.Path("out").mkdir(exist_ok=True)
 pathlib.Path(f"out/{name}.txt").write_text(f"{name}({inputs})")
@@ -71,7 +72,12 @@ def sleepers(path: Path) -> Path:
 
 
 def spans(path: Path) -> dict[str, tuple[float, float]]:
-    return {name: (a, b) for name, a, b in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
+    return {name: (a, b) for name, a, b, _ in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
+
+
+def started_by(path: Path) -> dict[str, int]:
+    """Each stage's parent process: the runner here, or the Dask worker it ran on."""
+    return {name: ppid for name, _, _, ppid in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -162,6 +168,30 @@ def stage_processes(project: Path) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def test_on_a_dask_cluster_the_commands_run_on_its_workers(project):
+    """A real LocalCluster of two worker processes sharing the workspace: the two independent stages run
+    at once on different workers, the DVC bookkeeping stays here, and dvc status is clean."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        lines: list[str] = []
+        outcomes = parallel.reproduce(project, address=cluster.scheduler_address,
+                                      on_output=lambda s, t: lines.append(f"{s}: {t}"))
+        with Client(cluster.scheduler_address) as client:
+            worker_pids = set(client.run(os.getpid).values())
+    assert {o.status for o in outcomes} == {dvcrun.RAN}
+    s, by = spans(project), started_by(project)
+    assert overlap(s["left"], s["right"]), s
+    assert set(by.values()) <= worker_pids and by["left"] != by["right"]
+    assert "alone: > python stage.py alone 0.2\n" in lines
+    assert "Data and pipelines are up to date" in dvc(project, "status")
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(project):
+    with pytest.raises(RnnlabError, match=r"Dask scheduler tcp://127.0.0.1:9: not reachable"):
+        parallel.reproduce(project, address="tcp://127.0.0.1:9")
 
 
 def test_stages_are_packed_by_the_threads_and_memory_params_give_their_step():
