@@ -6,6 +6,7 @@ README shows other numbers than results/.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,9 +14,14 @@ README, RESULTS = Path("README.md"), Path("results")
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n).*?(<!-- /results:\2 -->)", re.S)
 
 
+# the report pages link plots as seen from results/ (`../plots/…`); from the README that is `plots/…`
+LINK = re.compile(r"(\]\()(\.\./[^)\s]+)\)")
+
+
 def _table(task: str) -> str:
     text = (RESULTS / f"{task}.md").read_text(encoding="utf-8")
-    return text.split("\n", 1)[1].strip() + "\n"  # drop the file's own title
+    text = text.split("\n", 1)[1].strip() + "\n"  # drop the file's own title
+    return LINK.sub(lambda m: f"{m.group(1)}{os.path.normpath(RESULTS / m.group(2))})", text)
 
 
 def render(readme: str) -> str:

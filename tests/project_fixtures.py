@@ -56,8 +56,9 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     return done.stdout + done.stderr
 
 
-def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] = ()) -> str:
-    """Copy the project into path as a git repo with these params; return `dvc repro`'s output."""
+def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] = (), jobs: int | None = None) -> str:
+    """Copy the project into path as a git repo with these params; return `dvc repro`'s output
+    (with jobs, `rnnlab repro --jobs` runs independent stages at once)."""
     for name in PROJECT_FILES:
         src, dst = ROOT / name, path / name
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,8 @@ def make_project(path: Path, params: dict, env: dict, targets: tuple[str, ...] =
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         run(cmd, path, env)
+    if jobs:
+        return run([sys.executable, "-m", "rnnlab.cli", "repro", "--jobs", str(jobs), *targets], path, env)
     return run([sys.executable, "-m", "dvc", "repro", *targets], path, env)
 
 

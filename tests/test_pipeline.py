@@ -31,7 +31,7 @@ def project(tmp_path_factory, mirror):
     params = load_small_params()
     params["tasks"]["sms"].update(seed_runs=[], extra_seeds=[])  # the seed sweep: tests/test_sms_pipeline.py
     params["tasks"]["news"]["variants"] = ["frozen"]  # the fine-tuned encoder: tests/test_news.py
-    out = make_project(path, params, env)
+    out = make_project(path, params, env, jobs=2)  # the parallel runner; plain `dvc repro` then runs nothing
     return path, env, out
 
 
