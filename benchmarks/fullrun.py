@@ -1,12 +1,14 @@
-"""Issue 7, item 5: the full default pipeline from nothing: wall time, time per stage, peak memory.
+"""The full default pipeline from nothing, one stage at a time and in parallel, side by side.
 
-Clones this checkout's HEAD into WORKDIR (its own empty DVC cache, so nothing is restored from a
-cache or run-cache), runs `dvc repro` there with the corpora mirror ($RNNLAB_MIRROR), and watches
-every stage process: its wall time (from DVC's "Running stage" lines) and its peak resident memory
-(the kernel's high-water mark VmHWM, read from /proc while the process lives, so no peak is missed
-between samples). Prints the slowest stages, the time per experiment and the largest peaks.
+For each --jobs value, clones this checkout's HEAD into WORKDIR/jobs-N (its own empty DVC cache, so
+nothing is restored from a cache or run-cache), runs `rnnlab repro --jobs N` there with the corpora
+mirror ($RNNLAB_MIRROR), and watches every stage process: its wall time (the runner's per-stage
+lines) and its peak resident memory (the kernel's high-water mark VmHWM, read from /proc while the
+process lives, attributed by the DVC_STAGE variable DVC gives each command). Prints the wall times
+and speedups, the slowest stages, the time per experiment, the largest peaks, the critical path and
+the simulated wall time for more workers.
 
-    RNNLAB_MIRROR=../shared/corpora .venv/bin/python -m benchmarks.fullrun WORKDIR [--json PATH]
+    RNNLAB_MIRROR=../shared/corpora .venv/bin/python -m benchmarks.fullrun WORKDIR [--jobs 1 2] [--json PATH]
 
 Targets: <= 60 minutes for all five experiments, <= 4 GB peak for any stage. An experiment is a task
 of params.yaml with its stages (`<task>_<step>`), except that the classification tasks an attribution
@@ -29,7 +31,7 @@ from pathlib import Path
 from benchmarks import common
 
 TARGET_MINUTES, TARGET_GB = 60, 4
-RUNNING = re.compile(r"Running stage '([^']+)'")
+FINISHED = re.compile(r"^-- (\S+): (ran|restored from run-cache|unchanged) \(([\d.]+) s")
 
 
 def experiments(params=None) -> dict[str, str]:
@@ -51,52 +53,49 @@ def registered(params=None) -> dict[str, str]:
     return {P.registered_name(n, t): n for n, t in params.tasks.items() if t.register_as is not False}
 
 
-def stage_peaks(project: Path, current: list[str], peaks: dict[str, int], stop: threading.Event) -> None:
-    """Sample /proc every 0.2 s: the largest VmHWM (kB) of any process running in `project`, per stage."""
+def stage_peaks(project: Path, peaks: dict[str, int], stop: threading.Event) -> None:
+    """Sample /proc every 0.2 s: the largest VmHWM (kB) of any stage process running in `project`."""
     while not stop.is_set():
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if os.readlink(f"/proc/{pid}/cwd") != str(project) or int(pid) == os.getpid():
                     continue
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                env = dict(v.split(b"=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in v)
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:  # gone, or not ours to read
                 continue
-            if not (b"stages/" in cmd or b"stages." in cmd) or not current:  # python stages/x.py, python -m stages.x
-                continue
-            hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
-            peaks[current[-1]] = max(peaks.get(current[-1], 0), hwm)
+            stage = env.get(b"DVC_STAGE", b"").decode()
+            if stage:
+                hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+                peaks[stage] = max(peaks.get(stage, 0), hwm)
         stop.wait(0.2)
 
 
-def run(project: Path) -> tuple[float, list[tuple[str, float]], dict[str, int]]:
+def run(project: Path, jobs: int, targets: list[str]) -> tuple[float, list[tuple[str, float]], dict[str, int]]:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    current: list[str] = []
-    starts: list[tuple[str, float]] = []
+    stages: list[tuple[str, float]] = []
     peaks: dict[str, int] = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=stage_peaks, args=(project, current, peaks, stop), daemon=True)
+    watcher = threading.Thread(target=stage_peaks, args=(project, peaks, stop), daemon=True)
     watcher.start()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "repro", "--jobs", str(jobs), *targets], cwd=project,
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
     for line in proc.stdout:
-        m = RUNNING.search(line)
+        m = FINISHED.search(line)
         if m:
-            current.append(m.group(1))
-            starts.append((m.group(1), time.perf_counter()))
-            print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {m.group(1)}", flush=True)
-        elif "ERROR" in line or "error:" in line:
+            stages.append((m.group(1), float(m.group(3))))
+            print(f"[{(time.perf_counter() - t0) / 60:5.1f} min, {jobs} jobs] {m.group(1)}: {m.group(3)} s", flush=True)
+        elif "error" in line.lower():
             print(line.rstrip(), flush=True)
     proc.wait()
     total = time.perf_counter() - t0
     stop.set()
     watcher.join()
     if proc.returncode:
-        raise SystemExit(f"dvc repro failed in {project} (exit {proc.returncode})")
-    ends = [t for _, t in starts[1:]] + [t0 + total]
-    return total, [(name, end - start) for (name, start), end in zip(starts, ends)], peaks
+        raise SystemExit(f"rnnlab repro failed in {project} (exit {proc.returncode})")
+    return total, stages, peaks
 
 
 def experiment(stage: str, tasks: dict[str, str] | None = None, champions: dict[str, str] | None = None) -> str:
@@ -159,27 +158,44 @@ def scaling(seconds: dict[str, float], project: Path = common.ROOT) -> None:
               + (" ..." if len(unmeasured) > 6 else ""))
 
 
+def side_by_side(walls: dict[int, float]) -> None:
+    base = walls.get(1)
+    print(common.plain_table(["jobs", "wall minutes", "speedup vs 1 job"],
+                             [[j, f"{t / 60:.1f}", f"{base / t:.2f}x" if base else "—"] for j, t in sorted(walls.items())],
+                             "The same pipeline from an empty cache, one invocation"))
+    if base and 2 in walls:
+        ratio = base / walls[2]
+        print(f"target >= 1.6x with 2 jobs on 2 cores: {'met' if ratio >= 1.6 else 'NOT met'} ({ratio:.2f}x)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("workdir", type=Path, nargs="?", help="an empty or new directory for the clone")
+    p.add_argument("workdir", type=Path, nargs="?", help="an empty or new directory for the clones")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="runs to compare (default: 1 2)")
+    p.add_argument("--targets", nargs="*", default=[], help="dvc.yaml stages (default: the whole pipeline)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--from-json", type=Path, help="print the tables of an earlier run's --json file instead of running")
     args = p.parse_args()
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
-        return report(saved["machine"], saved["total_seconds"], [tuple(s) for s in saved["stages"]], saved["peak_kb"])
+        runs = saved.get("runs") or [{"jobs": 1, **saved}]  # files written before --jobs hold one sequential run
+        for r in runs:
+            report(saved["machine"], r["total_seconds"], [tuple(s) for s in r["stages"]], r["peak_kb"])
+        return side_by_side({r["jobs"]: r["total_seconds"] for r in runs})
     if args.workdir is None or not os.environ.get("RNNLAB_MIRROR"):
         raise SystemExit("give WORKDIR and set RNNLAB_MIRROR to the corpora mirror (the run is timed without network)")
-    project = args.workdir.resolve() / "project"
-    subprocess.run(["git", "clone", "-q", str(common.ROOT), str(project)], check=True)
-    info = common.machine()
-    total, stages, peaks = run(project)
-    print()
-    report(info, total, stages, peaks)
+    info, runs = common.machine(), []
+    for jobs in args.jobs:
+        project = args.workdir.resolve() / f"jobs-{jobs}"
+        subprocess.run(["git", "clone", "-q", str(common.ROOT), str(project)], check=True)
+        total, stages, peaks = run(project, jobs, args.targets)
+        runs.append({"jobs": jobs, "total_seconds": total, "stages": stages, "peak_kb": peaks})
+        print()
+        report(info, total, stages, peaks)
+    side_by_side({r["jobs"]: r["total_seconds"] for r in runs})
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": info, "total_seconds": total, "stages": stages,
-                                         "peak_kb": peaks}, indent=1))
+        args.json.write_text(json.dumps({"machine": info, "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":
