@@ -10,19 +10,8 @@ A stage missing from the measurement counts 0 s (it is named in the output).
 from __future__ import annotations
 
 import heapq
-from graphlib import TopologicalSorter
 
-
-def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str, float]:
-    """For each stage: its time plus the longest chain of stages that need it (its priority)."""
-    downstream: dict[str, list[str]] = {s: [] for s in upstream}
-    for stage, ups in upstream.items():
-        for u in ups:
-            downstream.setdefault(u, []).append(stage)
-    out: dict[str, float] = {}
-    for stage in reversed(list(TopologicalSorter(upstream).static_order())):
-        out[stage] = seconds.get(stage, 0.0) + max((out[d] for d in downstream.get(stage, [])), default=0.0)
-    return out
+from rnnlab.parallel import tails  # the runner's own priority
 
 
 def critical_path(seconds: dict[str, float], upstream: dict[str, list[str]]) -> tuple[float, list[str]]:

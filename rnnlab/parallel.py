@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import contextvars
+import json
 import os
 import shlex
 import signal
@@ -25,14 +26,18 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import chdir
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Callable
 
+from rnnlab import atomic
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
 
 FAILED, SKIPPED = "failed", "skipped (an upstream stage failed)"
+# how long each stage took when it last ran: the next run starts the longest chains first
+SECONDS_FILE = Path(".rnnlab/stage-seconds.json")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,26 @@ def stage_needs(cmd: str, params) -> Needs:
     step = words[2].rsplit(".", 1)[-1] if words[:2] == ["python", "-m"] and len(words) > 2 else "default"
     task = words[3] if len(words) > 3 and words[3] in params.tasks else None
     return Needs(P.threads_for(params, step, task), P.memory_for(params, step, task))
+
+
+def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str, float]:
+    """For each stage: its time plus the longest chain of stages that need it (its priority)."""
+    downstream: dict[str, list[str]] = {s: [] for s in upstream}
+    for stage, ups in upstream.items():
+        for u in ups:
+            downstream.setdefault(u, []).append(stage)
+    out: dict[str, float] = {}
+    for stage in reversed(list(TopologicalSorter(upstream).static_order())):
+        out[stage] = seconds.get(stage, 0.0) + max((out[d] for d in downstream.get(stage, [])), default=0.0)
+    return out
+
+
+def _load_seconds(root: Path) -> dict[str, float]:
+    try:
+        saved = json.loads((root / SECONDS_FILE).read_text())
+        return {k: float(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
+    except (OSError, ValueError, TypeError):  # none yet, or not ours: the plan's order then
+        return {}
 
 
 def default_jobs() -> int:
@@ -216,6 +241,13 @@ class _Scheduler:
         self.needs = {s: _clamp(stage_needs(s.cmd, params) if params and isinstance(s.cmd, str) else Needs(1, 0),
                                 jobs, memory_gb) for s in plan}
         self.jobs, self.memory_gb = jobs, memory_gb
+        # start the stages with the longest chains behind them first (times of the last run; the plan's
+        # order for stages never timed): a long chain started last would run alone at the end
+        self.root = Path(repo.root_dir)
+        self.seconds = _load_seconds(self.root)
+        names = {s.addressing: [u.addressing for u in ups] for s, ups in self.upstream.items()}
+        priority = tails(self.seconds, names)
+        self.order = sorted(plan, key=lambda s: -priority[s.addressing])  # stable: ties keep DVC's order
         self.hook = hook or (lambda name, upstream, run: run())
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.commands = commands
@@ -243,6 +275,7 @@ class _Scheduler:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self._write_lock(now=True)  # whatever finished is recorded, even when stopped
+            atomic.write_json(self.root / SECONDS_FILE, self.seconds)
         outcomes = [self.done[s] for s in self.plan]
         failed = [o.stage for o in outcomes if o.status == FAILED]
         if failed:
@@ -255,7 +288,7 @@ class _Scheduler:
         started = False
         busy = [self.needs[s] for s, _ in self.running.values()]
         threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
-        for stage in self.plan:
+        for stage in self.order:
             if stage in self.done or any(stage is s for s, _ in self.running.values()):
                 continue
             ups = self.upstream[stage]
@@ -307,7 +340,10 @@ class _Scheduler:
         if code == 0:
             self.repo._reset()  # the command changed the workspace: DVC forgets what it had read
             self._commit(stage)
-        self._record(StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start))
+        outcome = StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start)
+        if code == 0:
+            self.seconds[stage.addressing] = round(outcome.seconds, 1)
+        self._record(outcome)
 
     def _commit(self, stage) -> None:
         """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, then dvc.lock."""

@@ -141,6 +141,23 @@ def test_a_stage_seen_before_is_restored_from_the_run_cache(project):
     assert "Data and pipelines are up to date" in dvc(project, "status")
 
 
+def test_the_longest_chains_start_first_once_their_times_are_known(project):
+    """First run: DVC's order (here the short independent stage first). The next run starts the two
+    1-s stages, which the join waits on, before the short one: no long chain left to run alone at the end."""
+    stages = DVC_YAML["stages"]
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"alone": stages["alone"], **stages}}, sort_keys=False))
+    parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    first = spans(project)
+    assert first["alone"][0] < min(first["left"][0], first["right"][0])
+    timed = json.loads((project / parallel.SECONDS_FILE).read_text())
+    assert set(timed) == set(stages) and timed["left"] >= 1.0
+
+    (project / "spans.jsonl").unlink()
+    parallel.reproduce(project, force=True, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    again = spans(project)
+    assert again["alone"][0] > max(again["left"][0], again["right"][0]), again
+
+
 def test_ctrl_c_stops_every_stage_process(project):
     """SIGINT to the runner alone (its stages run in their own process groups): all of them stop."""
     code = "import sys; from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)"
