@@ -230,7 +230,23 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_
     plan = plan_repro(graph, stages)
     params_file = Path(repo.root_dir) / "params.yaml"
     params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
-    return _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome).run()
+    outcomes = _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome).run()
+    if not targets:
+        _drop_stale_lock_entries(repo, {s.addressing for s in graph.nodes})
+    return outcomes
+
+
+def _drop_stale_lock_entries(repo, stages: set[str]) -> None:
+    """After a whole-pipeline run, dvc.lock holds the stages of dvc.yaml only: DVC never removes the
+    entry of a stage that was renamed or dropped from dvc.yaml, and hundreds pile up."""
+    from dvc.utils.serialize import modify_yaml
+
+    lock = Path(repo.root_dir) / "dvc.lock"
+    if not lock.is_file():
+        return
+    with modify_yaml(lock) as data:
+        for name in [n for n in data.get("stages", {}) if n not in stages]:
+            del data["stages"][name]
 
 
 class _Scheduler:

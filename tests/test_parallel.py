@@ -104,6 +104,18 @@ def test_independent_stages_run_at_once_and_dvc_lock_matches_a_sequential_run(pr
     assert {o.status for o in again} == {dvcrun.UNCHANGED}
 
 
+def test_a_whole_pipeline_run_drops_lock_entries_of_stages_dvc_yaml_no_longer_has(project):
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    stages = dict(DVC_YAML["stages"])
+    stages["solo"] = stages.pop("alone")  # a renamed stage: its old lock entry would stay forever
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    parallel.reproduce(project, ["solo"], jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    assert set(yaml.safe_load((project / "dvc.lock").read_text())["stages"]) == {"left", "right", "join", "alone", "solo"}
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)  # the whole pipeline
+    assert set(yaml.safe_load((project / "dvc.lock").read_text())["stages"]) == {"left", "right", "join", "solo"}
+    assert "Data and pipelines are up to date" in dvc(project, "status")
+
+
 def test_one_job_runs_one_stage_at_a_time(project):
     parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
     s = sorted(spans(project).values())
