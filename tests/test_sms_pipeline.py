@@ -100,15 +100,6 @@ def test_logged_model_predicts_from_text(project):
         assert out["ham"][i] + out["spam"][i] == pytest.approx(1, abs=1e-5)
 
 
-def test_retraining_gives_identical_metrics(project):
-    path, env, _ = project
-    name = "lstm-glove-packed"
-    before = (path / f"metrics/sms/{name}.json").read_bytes()
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{name}"], path, env)
-    run([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_evaluate@{name}"], path, env)
-    assert (path / f"metrics/sms/{name}.json").read_bytes() == before
-
-
 def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     path, env, _ = project
     name = "lstm-learned-packed"
