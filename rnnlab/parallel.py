@@ -179,11 +179,13 @@ def _print_output(stage: str, text: str) -> None:
 def reproduce(project: Path | str = ".", targets: list[str] | None = None, force: bool = False,
               jobs: int | None = None, memory_gb: float | None = None, address: str | None = None,
               hook: CommandHook | None = None, on_output: Callable[[str, str], None] = _print_output,
-              on_outcome: Callable[[StageOutcome], None] | None = None) -> list[StageOutcome]:
+              on_outcome: Callable[[StageOutcome], None] | None = None,
+              needs_of: Callable[[str], Needs] | None = None) -> list[StageOutcome]:
     """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once.
 
     address: a Dask scheduler (tcp://host:port) whose workers share this workspace; the commands
     run there, and jobs and memory default to the cluster's threads and memory.
+    needs_of: a stage's threads and memory by its name (default: params.yaml's, by its command).
     """
     from dvc.lock import LockError
     from dvc.repo import Repo
@@ -203,7 +205,8 @@ def reproduce(project: Path | str = ".", targets: list[str] | None = None, force
                 raise RnnlabError(f"{Path(project).resolve()}: another DVC process holds the repository lock "
                                   "(.dvc/tmp/lock); wait for it, or remove the file if none runs") from None
             try:
-                return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome)
+                return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome,
+                                         needs_of)
             finally:
                 repo.lock.unlock()
     finally:
@@ -220,7 +223,8 @@ def _dask_client(address: str):
         raise RnnlabError(f"Dask scheduler {address}: not reachable ({e})") from None
 
 
-def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome) -> list[StageOutcome]:
+def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome,
+                      needs_of) -> list[StageOutcome]:
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
     from rnnlab import params as P
@@ -228,9 +232,16 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_
     graph = get_active_graph(repo.index.graph)
     stages = [s for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t)]
     plan = plan_repro(graph, stages)
-    params_file = Path(repo.root_dir) / "params.yaml"
-    params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
-    outcomes = _Scheduler(repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome).run()
+    if needs_of is None:
+        params_file = Path(repo.root_dir) / "params.yaml"
+        params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
+        by_name = {s.addressing: s for s in plan}
+
+        def needs_of(name: str) -> Needs:
+            cmd = by_name[name].cmd
+            return stage_needs(cmd, params) if params and isinstance(cmd, str) else Needs(1, 0)
+
+    outcomes = _Scheduler(repo, graph, plan, force, jobs, memory_gb, needs_of, hook, commands, on_outcome).run()
     if not targets:
         _drop_stale_lock_entries(repo, {s.addressing for s in graph.nodes})
     return outcomes
@@ -250,12 +261,11 @@ def _drop_stale_lock_entries(repo, stages: set[str]) -> None:
 
 
 class _Scheduler:
-    def __init__(self, repo, graph, plan, force, jobs, memory_gb, params, hook, commands, on_outcome):
+    def __init__(self, repo, graph, plan, force, jobs, memory_gb, needs_of, hook, commands, on_outcome):
         self.repo, self.plan, self.force = repo, plan, force
         in_plan = set(plan)
         self.upstream = {s: [u for u in graph.successors(s) if u in in_plan] for s in plan}
-        self.needs = {s: _clamp(stage_needs(s.cmd, params) if params and isinstance(s.cmd, str) else Needs(1, 0),
-                                jobs, memory_gb) for s in plan}
+        self.needs = {s: _clamp(needs_of(s.addressing), jobs, memory_gb) for s in plan}
         self.jobs, self.memory_gb = jobs, memory_gb
         # start the stages with the longest chains behind them first (times of the last run; the plan's
         # order for stages never timed): a long chain started last would run alone at the end
@@ -269,6 +279,7 @@ class _Scheduler:
         self.commands = commands
         self.done: dict = {}  # stage -> StageOutcome
         self.running: dict[Future, tuple] = {}  # future -> (stage, start)
+        self.must_run: set = set()  # checked: changed, not in the run-cache, outputs removed
         self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet
         self.written_at = time.monotonic()
 
@@ -300,8 +311,10 @@ class _Scheduler:
         return outcomes
 
     def _start_ready(self, pool) -> bool:
-        """Check every stage whose upstream is done, in DVC's order; start commands that fit."""
-        started = False
+        """Check every stage whose upstream is done; start the commands that must run, the longest
+        chains first. When the first of them does not fit, none after it starts: 1-thread stages
+        taking every freed thread would starve a stage that needs two."""
+        progressed = False
         busy = [self.needs[s] for s, _ in self.running.values()]
         threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
         for stage in self.order:
@@ -312,25 +325,28 @@ class _Scheduler:
                 continue
             if any(self.done[u].status in (FAILED, SKIPPED) for u in ups):
                 self._record(StageOutcome(stage.addressing, SKIPPED, 0.0))
-                started = True
+                progressed = True
                 continue
+            if stage not in self.must_run:
+                start = time.monotonic()
+                status = self._check(stage)
+                if status is not None:
+                    self._record(StageOutcome(stage.addressing, status, time.monotonic() - start))
+                    progressed = True
+                    continue
+                self.must_run.add(stage)
             need = self.needs[stage]
             if threads + need.threads > self.jobs or memory + need.memory_gb > self.memory_gb:
-                continue  # a later stage in the order may still fit
-            start = time.monotonic()
-            status = self._check(stage)
-            if status is not None:
-                self._record(StageOutcome(stage.addressing, status, time.monotonic() - start))
-                started = True
-                continue
+                break  # it starts as soon as enough is free
+            self.commands.on_output(stage.addressing, f"Running stage '{stage.addressing}'\n")
             names = [u.addressing for u in ups]
             # the caller's context goes along: a Prefect hook makes its task run inside the flow run
             future = pool.submit(contextvars.copy_context().run, self.hook, stage.addressing, names,
                                  lambda s=stage: self.commands.run(s))
-            self.running[future] = (stage, start)
+            self.running[future] = (stage, time.monotonic())
             threads, memory = threads + need.threads, memory + need.memory_gb
-            started = True
-        return started
+            progressed = True
+        return progressed
 
     def _check(self, stage) -> str | None:
         """UNCHANGED or RESTORED when DVC says so (lock written); None: the command must run."""
@@ -347,7 +363,6 @@ class _Scheduler:
             except RunCacheNotFoundError:
                 pass
         stage.save_deps()
-        self.commands.on_output(stage.addressing, f"Running stage '{stage.addressing}'\n")
         return None
 
     def _finish(self, future: Future) -> None:

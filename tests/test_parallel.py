@@ -170,6 +170,23 @@ def test_the_longest_chains_start_first_once_their_times_are_known(project):
     assert again["alone"][0] > max(again["left"][0], again["right"][0]), again
 
 
+def test_a_stage_that_needs_two_threads_is_not_starved_by_one_thread_stages(tmp_path):
+    """2 jobs; `wide` needs both threads and comes second in the order, after a 1-thread stage that
+    starts at once. The 1-thread stages after it wait until it got its two threads, rather than taking
+    each thread that frees up (which would leave it to run last, alone)."""
+    path = sleepers(tmp_path / "p")
+    narrow = {f"narrow{i}": {"cmd": f"python stage.py narrow{i} 0.3", "deps": ["stage.py"],
+                             "outs": [f"out/narrow{i}.txt"]} for i in range(4)}
+    wide = {"cmd": "python stage.py wide 0.6", "deps": ["stage.py"], "outs": ["out/wide.txt"]}
+    stages = {"narrow0": narrow.pop("narrow0"), "wide": wide, **narrow}
+    (path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    needs = {name: parallel.Needs(2 if name == "wide" else 1, 0) for name in stages}
+    parallel.reproduce(path, jobs=2, memory_gb=1, on_output=lambda s, t: None, needs_of=needs.__getitem__)
+    s = spans(path)
+    assert all(not overlap(s["wide"], s[f"narrow{i}"]) for i in range(4)), s  # nothing shared its two threads
+    assert s["wide"][1] <= min(s[f"narrow{i}"][0] for i in (1, 2, 3)), s  # and it was not left for last
+
+
 def test_ctrl_c_stops_every_stage_process(project):
     """SIGINT to the runner alone (its stages run in their own process groups): all of them stop."""
     code = "import sys; from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)"
