@@ -30,6 +30,8 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from rnnlab import atomic
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
@@ -254,6 +256,10 @@ def _drop_stale_lock_entries(repo, stages: set[str]) -> None:
 
     lock = Path(repo.root_dir) / "dvc.lock"
     if not lock.is_file():
+        return
+    # a round-trip parse of the lock takes seconds (ruamel, 26,000 lines): only when there is work
+    names = yaml.load(lock.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if not set((names or {}).get("stages", {})) - stages:
         return
     with modify_yaml(lock) as data:
         for name in [n for n in data.get("stages", {}) if n not in stages]:
