@@ -19,6 +19,7 @@ import pipelines  # noqa: F401  (environment defaults before Prefect loads)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.logging.handlers import APILogHandler
 
 from pipelines.settings import PROJECT
 from rnnlab import dvcrun, parallel
@@ -29,7 +30,10 @@ DOWNLOAD_RETRIES = 3
 @task(cache_policy=NO_CACHE, retry_delay_seconds=[5, 30, 120])
 def run_stage(stage: str, run) -> None:
     """One stale DVC stage's command; its output goes to this task's logs (parallel.reproduce's on_output)."""
-    code = run()
+    try:
+        code = run()
+    finally:
+        APILogHandler().flush()  # the output reaches the API before the task run is finished
     if code != 0:
         raise RuntimeError(f"{stage}: the command exited with {code}")
 
@@ -109,6 +113,7 @@ def reproduce(targets: list[str] | None = None, force: bool = False, project: st
     markdown = summary_markdown(outcomes, changes, seconds)
     create_markdown_artifact(markdown, key="reproduce-summary", description="stages run vs cached, metrics changed")
     get_run_logger().info("\n%s", markdown)
+    APILogHandler().flush()  # a served flow's process may be stopped as soon as the run is finished
     return {"seconds": round(seconds, 1), "stages": {o.stage: o.status for o in outcomes},
             "metrics_changed": [f"{f}:{k}" for f, k, _, _ in changes]}
 

@@ -92,6 +92,7 @@ def test_a_registered_model_with_planted_code_predicts_without_running_it(in_pro
 
     uri = f"sqlite:///{in_project / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("planted")  # not the active experiment an earlier test in this process left
     model = classifier_dir(in_project / "model")
     with mlflow.start_run() as run:
         info = mlflow.pyfunc.log_model(name="served", python_model=str(CODE["served"]), artifacts={"model_dir": str(model)})
