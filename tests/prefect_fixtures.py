@@ -71,11 +71,18 @@ def env(**extra: str) -> dict[str, str]:
     return values
 
 
-def get_json(url: str, body: dict | None = None, timeout: float = 10):
+def get_json(url: str, body: dict | None = None, timeout: float = 10, retries: int = 5):
+    """The answer of a Prefect (or MLflow) API call; a busy server's 503 is retried, as their clients do."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
+    for attempt in range(retries + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == retries:
+                raise
+            time.sleep(2 ** attempt)
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> float:

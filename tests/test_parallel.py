@@ -212,7 +212,7 @@ def stage_processes(project: Path) -> list[int]:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if argv[:2] == [b"python", b"stage.py"] and (proc / "cwd").readlink() == project:
+            if b"stage.py" in argv and (proc / "cwd").readlink() == project:  # `python` may be a shim's path
                 pids.append(int(proc.name))
         except OSError:
             continue
