@@ -194,29 +194,31 @@ def test_ctrl_c_stops_every_stage_process(project):
     code = "import sys; from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)"
     proc = subprocess.Popen([sys.executable, "-c", code, str(project)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    deadline, running = time.monotonic() + 120, []
-    while len(running) < 2 and time.monotonic() < deadline:
+    deadline, running = time.monotonic() + 120, {}
+    while set(running.values()) != {"left", "right"} and time.monotonic() < deadline:
         time.sleep(0.05)
         running = stage_processes(project)
-    assert len(running) == 2, "two stages should be running"
+    assert set(running.values()) == {"left", "right"}, f"two stages should be running: {running}"
     proc.send_signal(2)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode != 0 and "KeyboardInterrupt" in out
     time.sleep(0.5)
-    assert stage_processes(project) == []
+    assert stage_processes(project) == {}
     assert not (project / "dvc.lock").exists()
 
 
-def stage_processes(project: Path) -> list[int]:
-    pids = []
+def stage_processes(project: Path) -> dict[int, str]:
+    """pid -> stage name of the `python stage.py NAME …` processes in this project (with a shim's
+    process too, where `python` is one)."""
+    found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"stage.py" in argv and (proc / "cwd").readlink() == project:  # `python` may be a shim's path
-                pids.append(int(proc.name))
+            if b"stage.py" in argv[:-1] and (proc / "cwd").readlink() == project:
+                found[int(proc.name)] = argv[argv.index(b"stage.py") + 1].decode()
         except OSError:
             continue
-    return pids
+    return found
 
 
 def test_on_a_dask_cluster_the_commands_run_on_its_workers(project):
