@@ -330,14 +330,14 @@ class _Scheduler:
             if any(u not in self.done for u in ups):
                 continue
             if any(self.done[u].status in (FAILED, SKIPPED) for u in ups):
-                self._record(StageOutcome(stage.addressing, SKIPPED, 0.0))
+                self._record(stage, StageOutcome(stage.addressing, SKIPPED, 0.0))
                 progressed = True
                 continue
             if stage not in self.must_run:
                 start = time.monotonic()
                 status = self._check(stage)
                 if status is not None:
-                    self._record(StageOutcome(stage.addressing, status, time.monotonic() - start))
+                    self._record(stage, StageOutcome(stage.addressing, status, time.monotonic() - start))
                     progressed = True
                     continue
                 self.must_run.add(stage)
@@ -380,7 +380,7 @@ class _Scheduler:
         outcome = StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start)
         if code == 0:
             self.seconds[stage.addressing] = round(outcome.seconds, 1)
-        self._record(outcome)
+        self._record(stage, outcome)
 
     def _commit(self, stage) -> None:
         """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, then dvc.lock."""
@@ -402,8 +402,7 @@ class _Scheduler:
             stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
         self.unwritten, self.written_at = [], time.monotonic()
 
-    def _record(self, outcome: StageOutcome) -> None:
-        stage = next(s for s in self.plan if s.addressing == outcome.stage)
+    def _record(self, stage, outcome: StageOutcome) -> None:
         self.done[stage] = outcome
         self.on_outcome(outcome)
 
