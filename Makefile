@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	uv pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
 	# compile the fused GRU/RNN step loops now (~20 s) rather than inside the first training stage
 	$(BIN)/python -c "from rnnlab import fused; fused.compiled_steps()"
+	# `dvc plots show` offline: Vega inline rather than from a CDN (needs npm; without it DVC's page stays)
+	-$(BIN)/rnnlab offline-plots
 	touch $@
 
 install: $(VENV)/.installed

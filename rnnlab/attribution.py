@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 from captum.attr import IntegratedGradients
 
+from rnnlab import device
 from rnnlab.batching import pad
 from rnnlab.vocab import tokenize
 
@@ -54,11 +55,18 @@ class _Segment:
 def attribute(model: torch.nn.Module, config: dict, vocab, text: str, positive: int, n_steps: int = 64,
               max_delta: float = 0.05, max_steps: int = 4096) -> Attribution:
     """Token attributions for one text: adaptive Gauss-Legendre segments of n_steps points each."""
-    model.eval()  # dropout off; recurrent backward in eval mode is fine on CPU
+    # on a GPU: cuDNN's recurrent backward runs in training mode only, and IG differentiates the
+    # eval-mode model, so PyTorch's own CUDA kernels compute it (no effect on the CPU)
+    with torch.backends.cudnn.flags(enabled=False):
+        return _attribute(model, config, vocab, text, positive, n_steps, max_delta, max_steps)
+
+
+def _attribute(model, config, vocab, text, positive, n_steps, max_delta, max_steps) -> Attribution:
+    model.eval()  # dropout off
     ids = vocab.encode(text, config["max_len"])
     tokens = tokenize(text, vocab.lowercase)[: len(ids)]
     pad_to = config["max_len"] if config["input_mode"] == "padded" else None
-    x, lengths = pad([ids], pad_to)
+    x, lengths = device.to(*pad([ids], pad_to))
     with torch.no_grad():
         end, start = model.embedding(x), model.embedding(torch.zeros_like(x))  # all padding: "no words"
 

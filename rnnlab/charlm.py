@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from rnnlab import device
 from rnnlab.models import CELLS
 
 UNK = "\ufffd"  # stands for characters the training text never showed
@@ -67,7 +68,7 @@ def detach(state):
 def bits_per_char_stream(model: CharLM, ids: torch.Tensor, chunk: int = 256) -> float:
     """Each character predicted from everything before it (state carried through the text)."""
     model.eval()
-    state, total = None, 0.0
+    state, total, ids = None, 0.0, device.to(ids)
     for start in range(0, len(ids) - 1, chunk):
         x = ids[start: start + chunk].unsqueeze(0)
         y = ids[start + 1: start + chunk + 1].unsqueeze(0)
@@ -80,11 +81,12 @@ def bits_per_char_stream(model: CharLM, ids: torch.Tensor, chunk: int = 256) -> 
 def bits_per_char_windows(model: CharLM, ids: torch.Tensor, window: int, batch: int = 1024) -> float:
     """Each character predicted from the `window` characters before it (the deck's model sees no more)."""
     model.eval()
-    padded = torch.cat([torch.zeros(window - 1, dtype=torch.long), ids])  # UNK-padding at the start
+    ids = device.to(ids)
+    padded = torch.cat([torch.zeros(window - 1, dtype=torch.long, device=ids.device), ids])  # UNK-padding at the start
     total, n = 0.0, len(ids) - 1
     for start in range(0, n, batch):
-        idx = torch.arange(start, min(start + batch, n))
-        x = padded[idx.unsqueeze(1) + torch.arange(window)]
+        idx = torch.arange(start, min(start + batch, n), device=ids.device)
+        x = padded[idx.unsqueeze(1) + torch.arange(window, device=ids.device)]
         logits, _ = model(x)
         total += nn.functional.cross_entropy(logits[:, -1], ids[idx + 1], reduction="sum").item()
     return total / n / math.log(2)
@@ -101,10 +103,13 @@ def generate(model: CharLM, vocab: CharVocab, prompt: str, length: int = 400, te
     if window:
         context = ids[-window:]
         context = torch.cat([vocab.encode(" " * (window - len(context))), context])  # the deck's rjust
-    logits, state = model((context if window else ids).unsqueeze(0))
+    if window:
+        context = device.to(context)
+    logits, state = model(device.to(context if window else ids).unsqueeze(0))
     for _ in range(length):
-        probs = torch.softmax(logits[0, -1] / max(temperature, 1e-6), dim=-1)
-        nxt = torch.multinomial(probs, 1, generator=g)
+        # sampled on the CPU from a CPU generator: the same draws whatever device computed the logits
+        probs = torch.softmax(logits[0, -1] / max(temperature, 1e-6), dim=-1).cpu()
+        nxt = device.to(torch.multinomial(probs, 1, generator=g))
         out.append(int(nxt))
         if window:
             context = torch.cat([context[1:], nxt])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab import evaluation, layout, training
+from rnnlab import device, evaluation, layout, training
 from rnnlab import params as P
 from rnnlab.allocator import ensure_fits
 from rnnlab.batching import encode
@@ -59,7 +59,7 @@ def train_model(task: str, variant: str, kind: str, input_mode: str, seed: int) 
                                    embed_dropout=t.embed_dropout)
 
     ensure_fits(lambda: build(torch.empty(matrix.shape)), f"params.yaml: tasks.{task}.train ({name})")
-    model = build()
+    model = device.to(build())
     settings = {"seed": seed, "task": cfg.model_dump(), "run": name}
     inputs = [matrix_path, layout.vocab(task), *(layout.prepared(task) / f"{s}.csv" for s in ("train", "val"))]
     resume = training.resume_path(task, f"{name}-s{seed}", settings, inputs)

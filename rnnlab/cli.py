@@ -257,8 +257,21 @@ def generate(args) -> None:
                                    window=config["window"]))
 
 
+def offline_plots(args) -> None:
+    from rnnlab import offlineplots
+
+    print(f"dvc plots show: Vega inline from {offlineplots.build()}")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"rnnlab {version('rnnlab')}"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("corpora", help="the corpus catalog").add_subparsers(dest="action", required=True)
     c.add_parser("list", help="every entry with size, license and which sources answer now").set_defaults(fn=corpora_list)
@@ -317,6 +330,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=0.5)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(fn=generate)
+    sub.add_parser("offline-plots", help="make `dvc plots show` work offline: Vega inline in DVC's HTML template "
+                   "(make install runs it; needs npm)").set_defaults(fn=offline_plots)
     return p
 
 

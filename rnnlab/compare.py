@@ -60,9 +60,9 @@ def rows(section: Section) -> list[Row]:
             continue
         metrics = metricsfile.read(path)
         trained_path = layout.model_dir(section.folder, variant) / "train.json"
-        trained = json.loads(trained_path.read_text(encoding="utf-8")) if trained_path.is_file() else {}
+        trained = metricsfile.read(trained_path) if trained_path.is_file() else {}
         out.append(Row(path.stem, {h: metricsfile.value(metrics, k) for h, k in section.columns.items()},
-                       trained.get("train_seconds"), trained.get("parameters")))
+                       metricsfile.clock(section.folder, variant).get("train_seconds"), trained.get("parameters")))
     first = next(iter(section.columns))
     sign = 1 if section.lower_is_better else -1
     return sorted(out, key=lambda r: (r.values[first] is None, sign * (r.values[first] or 0), r.variant))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from rnnlab import atomic
+from rnnlab import atomic, device, kinds, layout
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 from rnnlab.imports import closure
@@ -186,12 +186,16 @@ def _with_code(stage: dict) -> dict:
     return stage
 
 
-def _with_threads(stage: dict, raw: dict) -> dict:
+def _with_compute(stage: dict, raw: dict) -> dict:
     """The threads a stage computes on are part of its result (rnnlab/determinism.py). It depends on the
-    whole `threads` mapping: a TASK_STEP or STEP key added later (`-S +threads.sms_train=2`) must rerun it."""
+    whole `threads` mapping: a TASK_STEP or STEP key added later (`-S +threads.sms_train=2`) must rerun it.
+    A step that computes on the device (rnnlab/device.py) depends on `device` too."""
     body = stage.get("do", stage)
     if "threads" in raw:
         body["params"] = [*body.get("params", []), "threads"]
+    step = body["cmd"].split()[2].rsplit(".", 1)[-1]  # python -m stages.<kind>.<step> ...
+    if "device" in raw and step in device.STEPS:
+        body["params"] = [*body.get("params", []), "device"]
     return stage
 
 
@@ -222,9 +226,22 @@ def render(params: P.Params | None = None) -> str:
                   for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_threads(_with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
+    stages = {k: _with_compute(_with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
               for k, v in stages.items()}
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True, width=120)
+    return HEADER + yaml.safe_dump({"stages": stages, "plots": _curves(params)}, sort_keys=False,
+                                   allow_unicode=True, width=120)
+
+
+def _curves(params: P.Params) -> list[dict]:
+    """Top-level plots: for each task and curve (train_loss, val_loss, ...), every variant's epochs
+    overlaid, so that `dvc plots show` compares the variants of a task in one chart per curve."""
+    plots = []
+    for name, t in kinds.trained_tasks(params).items():
+        for curve in t.kind.curves:
+            files = {(layout.plots(name, run) / "history.csv").as_posix(): curve for run in t.runs}
+            plots.append({f"{name}: {curve}": {"title": f"{t.title}: {curve.replace('_', ' ')}", "x": "epoch",
+                                               "y": files, "x_label": "epoch", "y_label": curve}})
+    return plots
 
 
 def write() -> bool:

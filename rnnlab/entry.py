@@ -32,7 +32,7 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
         sys.exit(2)
     keep_freed_memory()
     try:
-        _use_params_threads(Path(sys.argv[0]).stem, argv[0] if names[:1] == ["task"] else None)
+        _use_params_compute(Path(sys.argv[0]).stem, argv[0] if names[:1] == ["task"] else None)
         fn(*argv)
     except RnnlabError as e:
         _fail(str(e))
@@ -52,11 +52,16 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _use_params_threads(step: str, task: str | None) -> None:
+def _use_params_compute(step: str, task: str | None) -> None:
+    """The threads params.yaml gives this step, and its device where the step computes on one."""
+    from rnnlab import device
     from rnnlab import params as P
     from rnnlab.determinism import use_threads
 
-    use_threads(P.threads_for(P.load(), step, task))
+    params = P.load()
+    use_threads(P.threads_for(params, step, task))
+    if step in device.STEPS:
+        device.use(params.device)
 
 
 def die_with_parent(poll_s: float = 0.5) -> None:

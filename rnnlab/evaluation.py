@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rnnlab import atomic
+
 # The metrics below are sklearn's classification_report and confusion_matrix (zero_division=0),
 # computed here with numpy: importing sklearn.metrics costs 1.5 s (scipy.stats) in every evaluation
 # process, more than the evaluation itself. tests/test_evaluation.py checks them equal to sklearn's.
@@ -46,7 +48,9 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
 
 def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) -> np.ndarray:
     """Counts, shaded by the share of each true class (rows), so that rare classes stay readable;
-    the figure grows with the number of classes (2 for spam, 7 authors, 30 news categories)."""
+    the figure grows with the number of classes (2 for spam, 7 authors, 30 news categories).
+    Beside the PNG, the same pairs as CSV (actual, predicted) for DVC's confusion template."""
+    atomic.write_text(Path(path).with_suffix(".csv"), _pairs_csv(y_true, y_pred, labels))
     cm = confusion_matrix(y_true, y_pred, len(labels))
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     size = max(4.5, 0.32 * len(labels) + 2)
@@ -67,6 +71,14 @@ def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) ->
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return cm
+
+
+def _pairs_csv(y_true, y_pred, labels: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["actual", "predicted"])
+    w.writerows((labels[t], labels[p]) for t, p in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist()))
+    return buf.getvalue()
 
 
 def plot_curves(history: list[dict], title: str, path: Path, metrics=("loss", "accuracy")) -> None:

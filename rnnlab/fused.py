@@ -220,7 +220,8 @@ def compiled_steps():
         build = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()) / name
         build.mkdir(parents=True, exist_ok=True)
         _clear_stale_lock(build / "lock")
-        print("rnnlab.fused: loading the C++ step loops (compiled on first use, ~20 s once per machine)", file=sys.stderr)
+        if not (build / f"{name}.so").exists():  # once per machine: `make install` builds it
+            print("rnnlab.fused: compiling the C++ step loops (~20 s once per machine)", file=sys.stderr)
         cpp_extension.load(name=name, sources=[str(source)], extra_cflags=flags, build_directory=str(build),
                            is_python_module=False, verbose=False)
         return torch.ops.rnnlab_fused

@@ -24,6 +24,7 @@ class Kind:
     higher_is_better: bool = True
     servable: str = "*"  # the variants that answer from raw text (registry candidates)
     runs: Callable[[object], list[str]] = lambda t: []  # the variants a task's settings train (its metrics files)
+    curves: tuple[str, ...] = ("train_loss", "val_loss")  # history.csv columns dvc.yaml's plots overlay
 
 
 KINDS = {
@@ -36,7 +37,7 @@ KINDS = {
                     runs=lambda t: [f"{f}-{m}" for f in t.features for m in t.models]),  # letters.run_name
     "news": Kind("news", "macro_f1", {"macro F1": "macro_f1", "accuracy": "accuracy"}, runs=lambda t: list(t.variants)),
     "charlm": Kind("charlm", "val_bpc", {"validation bits/char": "val_bpc", "test bits/char": "test_bpc"},
-                   higher_is_better=False, runs=lambda t: list(t.models)),
+                   higher_is_better=False, runs=lambda t: list(t.models), curves=("train_bpc", "val_bpc")),
     "attribution": Kind("attribution", None),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA, MODELS, METRICS, PLOTS, RESULTS = Path("data"), Path("models"), Path("metrics"), Path("plots"), Path("results")
+TIMINGS = Path("timings")
 
 
 def raw(corpus: str) -> Path:
@@ -29,6 +30,17 @@ def run_name(variant: str, embedding_kind: str, input_mode: str) -> str:
 
 def model_dir(task: str, run: str) -> Path:
     return MODELS / task / run
+
+
+def timing(task: str, run: str) -> Path:
+    """How long a run trained: beside its model directory, not in it, so that a rerun that gives the
+    same weights gives the same directory hash (and its evaluation is not rerun for a clock)."""
+    return TIMINGS / task / f"{run}.json"
+
+
+def summary(task: str) -> Path:
+    """The task's few headline numbers, beside its folder of per-variant reports."""
+    return METRICS / f"{task}.json"
 
 
 def metrics(task: str, run: str) -> Path:

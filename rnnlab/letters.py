@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rnnlab import catalog, corpora, layout, modeldir, training
+from rnnlab import catalog, corpora, device, layout, modeldir, training
 from rnnlab.errors import RnnlabError
 from rnnlab.models import SequenceEncoder
 from rnnlab.vocab import Vocabulary, tokenize
@@ -227,7 +227,7 @@ class MultiTaskRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.embedding is None:
-            x, lengths = x.unsqueeze(1), torch.ones(len(x), dtype=torch.long)
+            x, lengths = x.unsqueeze(1), torch.ones(len(x), dtype=torch.long, device=x.device)
         else:
             x = self.embedding(x)
         h = self.dropout(self.encoder(x, lengths))
@@ -280,9 +280,9 @@ def predict(model: MultiTaskRNN, data: Data, batch_size: int = 256) -> tuple[np.
     model.eval()
     pa, pl = [], []
     for x, n, _, _ in data.batches(batch_size):
-        a, l = model(x, n)
-        pa.append(torch.softmax(a, 1))
-        pl.append(torch.softmax(l, 1))
+        a, l = model(*device.to(x, n))
+        pa.append(torch.softmax(a, 1).cpu())
+        pl.append(torch.softmax(l, 1).cpu())
     return torch.cat(pa).numpy(), torch.cat(pl).numpy()
 
 
@@ -308,6 +308,7 @@ def fit(model: MultiTaskRNN, train: Data, val: Data, *, lr: float, batch_size: i
         correct_a = known = correct_l = 0
         tokens = 0
         for x, n, a, l in train.batches(batch_size, shuffle):
+            x, n, a, l = device.to(x, n, a, l)
             optimizer.zero_grad()
             la_logits, ll_logits = model(x, n)
             loss, loss_a, loss_l = joint_loss(la_logits, ll_logits, a, l)

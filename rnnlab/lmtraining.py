@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import charlm
+from rnnlab import charlm, device
 from rnnlab.training import FitResult, adam, fit_loop
 
 
@@ -28,6 +28,7 @@ def fit_streams(model: charlm.CharLM, train: torch.Tensor, val: torch.Tensor, *,
     optimizer = adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
+    train = device.to(train)
 
     def train_epoch() -> dict:
         offset = int(torch.randint(0, bptt, (1,), generator=rng))
@@ -61,11 +62,10 @@ def fit_windows(model: charlm.CharLM, train: torch.Tensor, val: torch.Tensor, *,
     optimizer = adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
-    starts = torch.arange(len(train) - window)
-    offsets = torch.arange(window)
+    train, starts, offsets = device.to(train, torch.arange(len(train) - window), torch.arange(window))
 
     def train_epoch() -> dict:
-        order = starts[torch.randperm(len(starts), generator=rng)]
+        order = starts[device.to(torch.randperm(len(starts), generator=rng))]
         total, n = 0.0, 0
         for i in tqdm(range(0, len(order), batch), desc=desc, leave=False, disable=None):
             idx = order[i:i + batch]

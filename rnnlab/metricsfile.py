@@ -1,4 +1,5 @@
-"""Reading a run's metrics file (metrics/<task>/<run>.json): the whole report, or one dotted key."""
+"""Reading a run's metrics file (metrics/<task>/<run>.json), the whole report or one dotted key, and
+its training record (the model directory's train.json with the run's timings/<task>/<run>.json)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ def read(path: Path) -> dict:
     if not isinstance(data, dict):
         raise RnnlabError(f"{path}: not a valid metrics file (not a JSON object)")
     return data
+
+
+def trained(task: str, run: str) -> dict:
+    """What training recorded (epochs, history, parameters) with how long it took."""
+    from rnnlab import layout
+
+    return {**read(layout.model_dir(task, run) / "train.json"), **read(layout.timing(task, run))}
+
+
+def clock(task: str, run: str) -> dict:
+    """How long the run trained, for MLflow: {} where the timing is not here (a model restored from
+    the cache). An evaluation does not depend on it, so a retrain that gives the same weights does
+    not rerun the evaluation for a clock."""
+    from rnnlab import layout
+
+    path = layout.timing(task, run)
+    return read(path) if path.is_file() else {}
 
 
 def value(metrics: dict, key: str) -> float | None:

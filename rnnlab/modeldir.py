@@ -7,6 +7,7 @@ model file that is a link is refused, so a directory cannot point a loader at an
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import pickle
@@ -16,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from rnnlab import atomic
+from rnnlab import atomic, device
 from rnnlab.errors import RnnlabError
 
 WEIGHTS, CONFIG = "model.pt", "config.json"
@@ -25,8 +26,11 @@ WEIGHTS, CONFIG = "model.pt", "config.json"
 def save(model: torch.nn.Module, config: dict, out: Path) -> None:
     """Weights and config (which must name its kind) into the directory being written."""
     assert "kind" in config, "a model directory records the kind of task that trained it"
+    state = model.state_dict()
+    if any(t.device.type != "cpu" for t in state.values()):  # GPU-trained weights load on any machine
+        state = copy.deepcopy(model).cpu().state_dict()
     buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
+    torch.save(state, buf)
     atomic.write_bytes(Path(out) / WEIGHTS, buf.getvalue())
     atomic.write_json(Path(out) / CONFIG, config)
 
@@ -38,8 +42,7 @@ def read_config(model_dir: Path, also: tuple[str, ...] = ()) -> dict:
         if (model_dir / name).is_symlink():
             raise RnnlabError(f"{model_dir / name}: a link; a model directory holds its own files, refused")
         if not (model_dir / name).is_file():
-            raise RnnlabError(f"{model_dir}: missing {name}; not a model directory (`dvc repro` or `dvc pull` "
-                              f"the stage that writes {model_dir})")
+            raise RnnlabError(f"{model_dir}: missing {name}; not a model directory ({_how_to_make(model_dir)})")
     try:
         config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -49,11 +52,20 @@ def read_config(model_dir: Path, also: tuple[str, ...] = ()) -> dict:
     return config
 
 
+def _how_to_make(model_dir: Path) -> str:
+    """The commands that make a pipeline model directory (models/<task>/<run>, stage <task>_train@<run>)."""
+    parts = Path(model_dir).parts
+    if len(parts) >= 3 and parts[-3] == "models":
+        stage = f"{parts[-2]}_train@{parts[-1]}"
+        return f"`dvc pull {stage}` fetches it from the team's remote, `dvc repro {stage}` trains it"
+    return f"`dvc pull` or `dvc repro` the stage that writes {model_dir}"
+
+
 def weights(model_dir: Path) -> dict:
     """Tensors only: torch's weights-only unpickler refuses code a crafted file would run."""
     path = Path(model_dir) / WEIGHTS
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         refused = re.search(r"unsupported GLOBAL ([\w.]+)", str(e), re.I)
         raise RnnlabError(f"{path}: not a weights-only checkpoint, refused to load"
@@ -87,9 +99,9 @@ def load(model_dir: Path, build: Callable[[dict], torch.nn.Module], what: str,
 
 
 def load_into(model: torch.nn.Module, model_dir: Path, what: str) -> torch.nn.Module:
-    """The directory's weights into a model built from its config, in eval mode."""
+    """The directory's weights into a model built from its config, in eval mode, on this process's device."""
     try:
         model.load_state_dict(weights(model_dir))
     except RuntimeError as e:
         raise RnnlabError(f"{Path(model_dir) / WEIGHTS}: does not fit {what} ({str(e).splitlines()[0]})") from None
-    return model.eval()
+    return device.to(model).eval()

@@ -21,7 +21,7 @@ CELLS = {"rnn": fused.RNN, "lstm": nn.LSTM, "gru": fused.GRU}
 
 
 def _mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.arange(width)[None, :] < lengths[:, None]
+    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
 
 
 class AttentionPool(nn.Module):
@@ -38,7 +38,7 @@ class AttentionPool(nn.Module):
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence's first `length` steps in place of time, leaving its padding at the end."""
-    t = torch.arange(x.shape[1])[None, :]
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
     idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
     return x.gather(1, idx[..., None].expand_as(x))
 

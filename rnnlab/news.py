@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rnnlab import layout, modeldir, sbert
+from rnnlab import device, layout, modeldir, sbert
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 from rnnlab.models import SequenceEncoder
@@ -119,5 +119,5 @@ def logits_from_ids(model: FineTuned, ids: list[list[int]], batch_size: int = 64
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         x, m = sbert.pad([ids[i] for i in rows], pad_id)
-        out[rows] = model(x, m)
+        out[rows] = model(*device.to(x, m)).cpu()
     return out

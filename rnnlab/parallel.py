@@ -32,7 +32,7 @@ from typing import Callable
 
 import yaml
 
-from rnnlab import atomic
+from rnnlab import atomic, device
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
@@ -46,16 +46,18 @@ SECONDS_FILE = Path(".rnnlab/stage-seconds.json")
 class Needs:
     threads: int
     memory_gb: float
+    gpus: int = 0  # 1 for a step that computes on the device (rnnlab/device.py) when it may be a GPU
 
 
 def stage_needs(cmd: str, params) -> Needs:
-    """Threads and memory of a `python -m stages.<kind>.<step> [TASK ...]` command, from params."""
+    """Threads, memory and GPU of a `python -m stages.<kind>.<step> [TASK ...]` command, from params."""
     from rnnlab import params as P
 
     words = shlex.split(cmd)
     step = words[2].rsplit(".", 1)[-1] if words[:2] == ["python", "-m"] and len(words) > 2 else "default"
     task = words[3] if len(words) > 3 and words[3] in params.tasks else None
-    return Needs(P.threads_for(params, step, task), P.memory_for(params, step, task))
+    gpus = int(step in device.STEPS and params.device != "cpu")
+    return Needs(P.threads_for(params, step, task), P.memory_for(params, step, task), gpus)
 
 
 def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str, float]:
@@ -124,10 +126,12 @@ class _Commands:
         self.lock = threading.Lock()
         self.on_output, self.client = on_output, client
 
-    def run(self, stage) -> int:
+    def run(self, stage, gpu: str | None = None) -> int:
         from dvc.stage.run import _enforce_cmd_list, _make_cmd, get_executable, prepare_kwargs
 
         kwargs = prepare_kwargs(stage)
+        if gpu is not None:  # the stage sees its own GPU only
+            kwargs["env"] = {**kwargs["env"], "CUDA_VISIBLE_DEVICES": gpu}
         name = stage.addressing
         for cmd in _enforce_cmd_list(stage.cmd):
             self.on_output(name, f"> {cmd}\n")
@@ -182,12 +186,14 @@ def reproduce(project: Path | str = ".", targets: list[str] | None = None, force
               jobs: int | None = None, memory_gb: float | None = None, address: str | None = None,
               hook: CommandHook | None = None, on_output: Callable[[str, str], None] = _print_output,
               on_outcome: Callable[[StageOutcome], None] | None = None,
-              needs_of: Callable[[str], Needs] | None = None) -> list[StageOutcome]:
+              needs_of: Callable[[str], Needs] | None = None, gpus: list[str] | None = None) -> list[StageOutcome]:
     """`dvc repro [--force] TARGETS` with up to `jobs` compute threads of stage commands at once.
 
     address: a Dask scheduler (tcp://host:port) whose workers share this workspace; the commands
     run there, and jobs and memory default to the cluster's threads and memory.
-    needs_of: a stage's threads and memory by its name (default: params.yaml's, by its command).
+    needs_of: a stage's threads, memory and GPU by its name (default: params.yaml's, by its command).
+    gpus: the GPU ids to hand out, one stage each (default: nvidia-smi's where params.device is not
+    cpu; none on a Dask cluster, whose workers bring their own).
     """
     from dvc.lock import LockError
     from dvc.repo import Repo
@@ -208,7 +214,7 @@ def reproduce(project: Path | str = ".", targets: list[str] | None = None, force
                                   "(.dvc/tmp/lock); wait for it, or remove the file if none runs") from None
             try:
                 return _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome,
-                                         needs_of)
+                                         needs_of, gpus if gpus is not None or client is None else [])
             finally:
                 repo.lock.unlock()
     finally:
@@ -226,7 +232,7 @@ def _dask_client(address: str):
 
 
 def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_outcome,
-                      needs_of) -> list[StageOutcome]:
+                      needs_of, gpus) -> list[StageOutcome]:
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
     from rnnlab import params as P
@@ -234,16 +240,19 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_
     graph = get_active_graph(repo.index.graph)
     stages = [s for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t)]
     plan = plan_repro(graph, stages)
+    params_file = Path(repo.root_dir) / "params.yaml"
+    params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
+    if gpus is None:
+        gpus = device.gpus_for(params.device) if params else []
     if needs_of is None:
-        params_file = Path(repo.root_dir) / "params.yaml"
-        params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
         by_name = {s.addressing: s for s in plan}
 
         def needs_of(name: str) -> Needs:
             cmd = by_name[name].cmd
             return stage_needs(cmd, params) if params and isinstance(cmd, str) else Needs(1, 0)
 
-    outcomes = _Scheduler(repo, graph, plan, force, jobs, memory_gb, needs_of, hook, commands, on_outcome).run()
+    outcomes = _Scheduler(repo, graph, plan, force, jobs, memory_gb, gpus, needs_of, hook, commands,
+                          on_outcome).run()
     if not targets:
         _drop_stale_lock_entries(repo, {s.addressing for s in graph.nodes})
     return outcomes
@@ -267,12 +276,13 @@ def _drop_stale_lock_entries(repo, stages: set[str]) -> None:
 
 
 class _Scheduler:
-    def __init__(self, repo, graph, plan, force, jobs, memory_gb, needs_of, hook, commands, on_outcome):
+    def __init__(self, repo, graph, plan, force, jobs, memory_gb, gpus, needs_of, hook, commands, on_outcome):
         self.repo, self.plan, self.force = repo, plan, force
         in_plan = set(plan)
         self.upstream = {s: [u for u in graph.successors(s) if u in in_plan] for s in plan}
-        self.needs = {s: _clamp(needs_of(s.addressing), jobs, memory_gb) for s in plan}
+        self.needs = {s: _clamp(needs_of(s.addressing), jobs, memory_gb, len(gpus)) for s in plan}
         self.jobs, self.memory_gb = jobs, memory_gb
+        self.free_gpus = list(gpus)  # one stage per GPU: a second would share its memory and its clock
         # start the stages with the longest chains behind them first (times of the last run; the plan's
         # order for stages never timed): a long chain started last would run alone at the end
         self.root = Path(repo.root_dir)
@@ -284,7 +294,7 @@ class _Scheduler:
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.commands = commands
         self.done: dict = {}  # stage -> StageOutcome
-        self.running: dict[Future, tuple] = {}  # future -> (stage, start)
+        self.running: dict[Future, tuple] = {}  # future -> (stage, start, gpu)
         self.must_run: set = set()  # checked: changed, not in the run-cache, outputs removed
         self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet
         self.written_at = time.monotonic()
@@ -321,10 +331,10 @@ class _Scheduler:
         chains first. When the first of them does not fit, none after it starts: 1-thread stages
         taking every freed thread would starve a stage that needs two."""
         progressed = False
-        busy = [self.needs[s] for s, _ in self.running.values()]
+        busy = [self.needs[s] for s, *_ in self.running.values()]
         threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
         for stage in self.order:
-            if stage in self.done or any(stage is s for s, _ in self.running.values()):
+            if stage in self.done or any(stage is s for s, *_ in self.running.values()):
                 continue
             ups = self.upstream[stage]
             if any(u not in self.done for u in ups):
@@ -342,14 +352,16 @@ class _Scheduler:
                     continue
                 self.must_run.add(stage)
             need = self.needs[stage]
-            if threads + need.threads > self.jobs or memory + need.memory_gb > self.memory_gb:
+            if (threads + need.threads > self.jobs or memory + need.memory_gb > self.memory_gb
+                    or need.gpus > len(self.free_gpus)):
                 break  # it starts as soon as enough is free
+            gpu = self.free_gpus.pop(0) if need.gpus else None
             self.commands.on_output(stage.addressing, f"Running stage '{stage.addressing}'\n")
             names = [u.addressing for u in ups]
             # the caller's context goes along: a Prefect hook makes its task run inside the flow run
             future = pool.submit(contextvars.copy_context().run, self.hook, stage.addressing, names,
-                                 lambda s=stage: self.commands.run(s))
-            self.running[future] = (stage, time.monotonic())
+                                 lambda s=stage, g=gpu: self.commands.run(s, g))
+            self.running[future] = (stage, time.monotonic(), gpu)
             threads, memory = threads + need.threads, memory + need.memory_gb
             progressed = True
         return progressed
@@ -372,7 +384,9 @@ class _Scheduler:
         return None
 
     def _finish(self, future: Future) -> None:
-        stage, start = self.running.pop(future)
+        stage, start, gpu = self.running.pop(future)
+        if gpu is not None:
+            self.free_gpus.append(gpu)
         code = future.result()
         if code == 0:
             self.repo._reset()  # the command changed the workspace: DVC forgets what it had read
@@ -407,7 +421,8 @@ class _Scheduler:
         self.on_outcome(outcome)
 
 
-def _clamp(needs: Needs, jobs: int, memory_gb: float) -> Needs:
+def _clamp(needs: Needs, jobs: int, memory_gb: float, gpus: int = 0) -> Needs:
     """A stage that asks for more than there is runs alone, with what it asked for (its threads are
-    part of its result): it only waits until nothing else runs."""
-    return Needs(min(needs.threads, jobs), min(needs.memory_gb, memory_gb))
+    part of its result): it only waits until nothing else runs. Without GPUs its step runs where
+    params.device sends it (auto: the CPU; cuda: a one-line error)."""
+    return Needs(min(needs.threads, jobs), min(needs.memory_gb, memory_gb), min(needs.gpus, gpus))

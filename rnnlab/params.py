@@ -331,6 +331,8 @@ class Params(_Strict):
     # memory (GiB) a stage process may use, by the same keys: a scheduler packs stages by it; not
     # part of any result, so no stage depends on it
     memory_gb: dict[StepName, Annotated[float, Field(gt=0, le=4096)]] = {"default": 2.0}
+    # where training, evaluation and attributions compute (rnnlab/device.py); part of their result
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
     download: Download
     tasks: dict[TaskName, Task] = Field(min_length=1)
     registry: Registry = Registry()

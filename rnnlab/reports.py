@@ -1,4 +1,5 @@
-"""Result tables shared by the report stages: the corpus line, a task's variants, its seed variation."""
+"""Result tables shared by the report stages: the corpus line, a task's variants, its seed variation,
+and the task's summary metrics file."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import string
 from pathlib import Path
 
-from rnnlab import layout, metricsfile
+from rnnlab import atomic, kinds, layout, metricsfile
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
@@ -18,9 +19,33 @@ def _rows(task: str, cfg) -> list[dict]:
     for variant, kind, mode in itertools.product(cfg.models, cfg.embeddings.kinds, cfg.inputs):
         name = layout.run_name(variant, kind, mode)
         m = metricsfile.read(layout.metrics(task, name))
-        t = json.loads((layout.model_dir(task, name) / "train.json").read_text(encoding="utf-8"))
+        t = metricsfile.trained(task, name)
         rows.append({"variant": variant, "embedding": kind, "input": mode, "m": m, "t": t})
     return sorted(rows, key=lambda r: (-r["m"]["accuracy"], -r["m"]["macro_avg"]["f1_score"], r["variant"]))
+
+
+def write_summary(task: str) -> dict:
+    """metrics/<task>.json: the best variant's headline numbers (the compare page's columns, ranking
+    metric first), so that `dvc metrics show` and `dvc exp show` list a few numbers per task; the
+    per-variant reports beside it are plain outputs."""
+    t = kinds.trained_tasks()[task]
+    reports = {run: metricsfile.read(layout.metrics(task, run)) for run in t.runs}
+    sign = 1 if t.kind.higher_is_better else -1
+
+    def rank(run: str) -> tuple:
+        score = metricsfile.value(reports[run], t.metric)
+        return (score is None, -sign * (score or 0.0), run)
+
+    best = reports[min(reports, key=rank)]
+    summary = {_summary_key(k): metricsfile.value(best, k) for k in t.columns.values()}
+    summary = {k: round(v, 6) for k, v in summary.items() if v is not None}
+    atomic.write_json(layout.summary(task), summary)
+    return summary
+
+
+def _summary_key(metric: str) -> str:
+    """'macro_avg.f1_score' -> 'macro_f1', 'spam.f1_score' -> 'spam_f1': short columns for a terminal."""
+    return metric.replace("macro_avg.", "macro_").replace(".f1_score", "_f1").replace("_f1_score", "_f1").replace(".", "_")
 
 
 def render(template: Path, **values) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, determinism, layout
+from rnnlab import atomic, determinism, device, layout
 from rnnlab.batching import batches
 
 
@@ -51,7 +51,8 @@ def resume_path(task: str, run: str, settings: dict, inputs: list) -> Path:
     The run's files under other keys are deleted: their settings or inputs are gone, so nothing
     can resume them (a killed run whose stage DVC later restored from its run-cache, say)."""
     # the threads and kernel mode shape the floats too: state from another setting is never resumed
-    identity = {**settings, "_threads": torch.get_num_threads(), "_kernels": determinism.kernels()}
+    identity = {**settings, "_threads": torch.get_num_threads(), "_kernels": determinism.kernels(),
+                "_device": device.current().type}
     h = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
     for path in inputs:
         h.update(atomic.sha256_file(path).encode())
@@ -90,7 +91,8 @@ def predict_proba(model: nn.Module, data: Split, batch_size: int = 256, pad_to: 
     model.eval()
     order = np.arange(len(data.seqs)) if pad_to else np.argsort([len(s) for s in data.seqs], kind="stable")
     seqs = [data.seqs[i] for i in order]
-    out = torch.cat([torch.softmax(model(t, n), dim=1) for t, n, _ in batches(seqs, data.labels[order], batch_size, pad_to)])
+    out = torch.cat([torch.softmax(model(*device.to(t, n)), dim=1).cpu()
+                     for t, n, _ in batches(seqs, data.labels[order], batch_size, pad_to)])
     probs = np.empty((len(order), out.shape[1]), dtype=np.float32)
     probs[order] = out.numpy()
     return probs
@@ -100,6 +102,11 @@ def _evaluate(model, data: Split, batch_size: int, pad_to: int | None) -> tuple[
     probs = predict_proba(model, data, batch_size, pad_to)
     loss = nn.functional.nll_loss(torch.log(torch.as_tensor(probs).clamp_min(1e-12)), torch.as_tensor(data.labels))
     return float(loss), float((probs.argmax(1) == data.labels).mean())
+
+
+def timing(result: FitResult, **more) -> dict:
+    """The clock side of a run, written to layout.timing() rather than into the model directory."""
+    return {"train_seconds": round(result.train_seconds, 3), "tokens_per_s": round(result.tokens_per_s, 1), **more}
 
 
 def _save_state(path: Path, state: dict) -> None:
@@ -121,9 +128,11 @@ def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch:
     r = FitResult(best_state=copy.deepcopy(model.state_dict()))
     best, bad_epochs, start, tokens = float("inf"), 0, 1, 0
     if resume is not None and resume.exists():
-        s = torch.load(resume, weights_only=True)
+        s = torch.load(resume, weights_only=True, map_location="cpu")  # load_state_dict places them
         model.load_state_dict(s["model"]); optimizer.load_state_dict(s["optimizer"])
         torch.set_rng_state(s["torch_rng"]); shuffle.set_state(s["shuffle_rng"])
+        if "cuda_rng" in s:  # dropout on a GPU draws from its own generator
+            torch.cuda.set_rng_state(s["cuda_rng"])
         r.best_state, r.history, r.best_epoch = s["best_state"], s["history"], s["best_epoch"]
         best, bad_epochs, start, r.train_seconds, tokens = s["best"], s["bad_epochs"], s["epoch"] + 1, s["seconds"], s["tokens"]
         print(f"{desc}: resuming from epoch {start} ({resume})", flush=True)
@@ -145,7 +154,8 @@ def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch:
         else:
             bad_epochs += 1
         if resume is not None:
-            _save_state(resume, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            cuda_rng = {"cuda_rng": torch.cuda.get_rng_state()} if device.current().type == "cuda" else {}
+            _save_state(resume, {**cuda_rng, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state(),
                                  "best_state": r.best_state, "history": r.history, "best_epoch": r.best_epoch,
                                  "best": best, "bad_epochs": bad_epochs, "epoch": epoch,
@@ -170,6 +180,7 @@ def fit(model: nn.Module, train: Split, val: Split, *, lr: float, batch_size: in
         bar = tqdm(batches(train.seqs, train.labels, batch_size, pad_to, shuffle, bucket), total=steps,
                    desc=desc, unit="batch", leave=False, disable=None)
         for tokens, lengths, y in bar:
+            tokens, lengths, y = device.to(tokens, lengths, y)
             optimizer.zero_grad()
             logits = model(tokens, lengths)
             loss = loss_fn(logits, y)

@@ -48,3 +48,10 @@ def test_missing_file_is_named(model_dir):
     (model_dir / "model.pt").unlink()
     with pytest.raises(RnnlabError, match=r"missing model.pt; not a model directory"):
         checkpoint.load(model_dir)
+
+
+def test_a_missing_pipeline_model_names_the_stage_that_makes_it(tmp_path):
+    with pytest.raises(RnnlabError, match=r"/models/sms/lstm-glove-packed: missing model.pt; not a model directory "
+                                          r"\(`dvc pull sms_train@lstm-glove-packed` fetches it from the team's remote, "
+                                          r"`dvc repro sms_train@lstm-glove-packed` trains it\)$"):
+        checkpoint.load(tmp_path / "models/sms/lstm-glove-packed")

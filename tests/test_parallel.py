@@ -34,7 +34,8 @@ def ancestors(pid):  # the parent chain: a shell or an interpreter shim may sit 
 name, seconds = sys.argv[1], float(sys.argv[2])
 start = time.time(); time.sleep(seconds)
 if pathlib.Path("fail-" + name).exists(): sys.exit(f"{name}: asked to fail")
-with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time(), ancestors(os.getpid())]) + "\\n")
+gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
+with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time(), ancestors(os.getpid()), gpu]) + "\\n")
 inputs = "".join(pathlib.Path(p).read_text() for p in sys.argv[3:])
 pathlib.Path("out").mkdir(exist_ok=True)
 pathlib.Path(f"out/{name}.txt").write_text(f"{name}({inputs})")
@@ -78,13 +79,13 @@ def sleepers(path: Path) -> Path:
 
 
 def spans(path: Path) -> dict[str, tuple[float, float]]:
-    return {name: (a, b) for name, a, b, _ in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
+    return {name: (a, b) for name, a, b, *_ in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
 
 
 def started_by(path: Path, candidates: set[int]) -> dict[str, set[int]]:
     """Which of the candidate processes (Dask workers) each stage descends from."""
     return {name: set(chain) & candidates
-            for name, _, _, chain in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
+            for name, _, _, chain, _ in map(json.loads, (path / "spans.jsonl").read_text().splitlines())}
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -192,6 +193,28 @@ def test_a_stage_that_needs_two_threads_is_not_starved_by_one_thread_stages(tmp_
     s = spans(path)
     assert all(not overlap(s["wide"], s[f"narrow{i}"]) for i in range(4)), s  # nothing shared its two threads
     assert s["wide"][1] <= min(s[f"narrow{i}"][0] for i in (1, 2, 3)), s  # and it was not left for last
+
+
+def test_gpu_stages_get_a_gpu_each_and_wait_for_a_free_one(project):
+    """Two GPUs, three stages that each need one, four threads: two start at once on GPUs 0 and 1, the
+    third waits for one of them to finish and then sees that GPU alone; the CPU-only join sees none."""
+    needs = {name: parallel.Needs(1, 0, gpus=int(name != "join")) for name in DVC_YAML["stages"]}
+    parallel.reproduce(project, jobs=4, memory_gb=1, on_output=lambda s, t: None, needs_of=needs.__getitem__,
+                       gpus=["0", "1"])
+    rows = {name: (a, b, gpu) for name, a, b, _, gpu in map(json.loads, (project / "spans.jsonl").read_text().splitlines())}
+    assert rows["join"][2] is None and {rows[n][2] for n in ("left", "right", "alone")} <= {"0", "1"}
+    for x, y in (("left", "right"), ("left", "alone"), ("right", "alone")):
+        if overlap(rows[x][:2], rows[y][:2]):
+            assert rows[x][2] != rows[y][2], rows  # never two stages on one GPU
+    assert not all(overlap(rows["alone"][:2], rows[n][:2]) for n in ("left", "right")), rows
+
+
+def test_without_gpus_a_gpu_step_runs_as_a_cpu_stage():
+    assert parallel._clamp(parallel.Needs(1, 2, gpus=1), jobs=2, memory_gb=8, gpus=0) == parallel.Needs(1, 2, 0)
+    params = P.load(ROOT / "params.yaml").model_copy(update={"device": "auto"})
+    assert parallel.stage_needs("python -m stages.classification.train sms lstm learned packed", params).gpus == 1
+    assert parallel.stage_needs("python -m stages.classification.report sms", params).gpus == 0
+    assert parallel.stage_needs("python -m stages.charlm.train poetry lstm", P.load(ROOT / "params.yaml")).gpus == 0
 
 
 def test_ctrl_c_stops_every_stage_process(project):

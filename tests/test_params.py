@@ -29,6 +29,7 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["download"].update(source_order=["ftp"]), r"download.source_order.0: Input should be 'mirror'"),
     (lambda d: d.pop("seed") and d.pop("download"), r"params.yaml: download: Field required$"),
     (lambda d: d["tasks"]["sms"].update(corpus="sms_spamm"), r"params.yaml: tasks.sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml"),
+    (lambda d: d.update(device="gpu"), r"params.yaml: device: Input should be 'cpu', 'cuda' or 'auto' \(got 'gpu'\)"),
     (lambda d: d["tasks"]["news"].update(encoder="bert-base"), r"params.yaml: tasks.news.encoder: Value error, 'bert-base' is not in catalog.yaml"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):

@@ -96,6 +96,50 @@ def test_sentiment_tables_and_attribution_pages(project):
     assert "| bilstm | glove | bucketed |" in (path / "results/imdb_full.md").read_text()
 
 
+def test_dvc_metrics_show_lists_a_few_headline_numbers_per_task_and_plots_overlay_the_variants(project):
+    path, env, _ = project
+    tasks = trained(path)
+    shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], path, env))
+    files = shown[""]["data"]  # "" is the workspace
+    assert set(files) == {f"metrics/{name}.json" for name in tasks}  # the per-variant reports are plain outputs
+    assert all(1 <= len(f["data"]) <= 10 for f in files.values()), files
+    sms = files["metrics/sms.json"]["data"]
+    best = max(runs(), key=lambda r: (json.loads((path / f"metrics/sms/{r}.json").read_text())["macro_avg"]["f1_score"]))
+    report = json.loads((path / f"metrics/sms/{best}.json").read_text())
+    assert sms == {"macro_f1": report["macro_avg"]["f1_score"], "accuracy": report["accuracy"],
+                   "spam_f1": report["spam"]["f1_score"]}
+    assert set(files["metrics/poetry.json"]["data"]) == {"val_bpc", "test_bpc"}
+    plots = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path, env))
+    assert not plots.get("errors"), plots.get("errors")
+    curves = plots["data"]["sms: val_loss"][0]["content"]  # one Vega-Lite spec, every variant a line
+    assert {r["filename"] for r in curves["data"]["values"]} == {f"plots/sms/{r}/history.csv" for r in runs()}
+    confusion = plots["data"][f"plots/sms/{best}/confusion.csv"][0]["content"]
+    pairs = confusion["data"]["values"]
+    assert len(pairs) == 140 and {p["actual"] for p in pairs} == {"ham", "spam"}  # one row per test message
+
+
+def test_dvc_plots_show_renders_offline_with_vega_inline(project, tmp_path):
+    import shutil
+
+    from test_prefect_server import CHROMIUM, chromium
+
+    path, env, _ = project
+    if shutil.which("npm") is None:
+        pytest.skip("no npm: DVC keeps its CDN page")
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    assert "Vega inline" in run([rnnlab, "offline-plots"], path, env)
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", "dvc_plots"], path, env)
+    page = (path / "dvc_plots/index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "/* vega-embed@" in page and "sms: val_loss" in page
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
+    # no network at all: the charts draw from the inline scripts alone (an SVG or canvas per chart)
+    dom = chromium((path / "dvc_plots/index.html").as_uri(), ["--dump-dom", "--proxy-server=127.0.0.1:9"],
+                   tmp_path / "chromium")
+    assert dom.count('class="marks"') >= len(trained(path)) * 2, dom[:2000]
+    chromium((path / "dvc_plots/index.html").as_uri(), ["--screenshot=" + str(tmp_path / "plots.png")], tmp_path / "c2")
+
+
 def test_second_repro_runs_nothing(project):
     path, env, _ = project
     out = run([sys.executable, "-m", "dvc", "repro"], path, env)

@@ -22,7 +22,7 @@ def _deck_comparison(name: str, cfg, published: dict[str, str]) -> list[str]:
              "|---|---|---|---|"]
     for variant in cfg.models:
         run = layout.run_name(variant, cfg.embeddings.kinds[0], cfg.inputs[0])
-        t = json.loads((layout.model_dir(name, run) / "train.json").read_text(encoding="utf-8"))
+        t = metricsfile.read(layout.model_dir(name, run) / "train.json")
         m = metricsfile.read(layout.metrics(name, run))
         val = next(h["val_accuracy"] for h in t["history"] if h["epoch"] == t["best_epoch"])
         lines.append(f"| {variant} | {published.get(variant, '—')} | {val:.4f} (epoch {t['best_epoch']}) | {m['accuracy']:.4f} |")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab import atomic, charlm, evaluation, layout, tracking
+from rnnlab import atomic, charlm, evaluation, layout, metricsfile, tracking
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -37,14 +37,14 @@ def run(task: str, variant: str) -> None:
     plots = layout.plots(task, variant)
     with atomic.output_dir(plots) as out:
         evaluation.plot_curves(trained["history"], f"{task} {variant}", out / "curves.png", metrics=("bpc",))
+        atomic.write_text(out / "history.csv", evaluation.history_csv(trained["history"]))
     print(f"{task}/{variant}: test {bpc:.3f} bits/char")
     tracking.log_or_warn(
         f"{task}/{variant}", f"{task}_evaluate@{variant}",
         experiment=f"rnnlab-{task}", run_name=f"{task}/{variant}",
         params={**config, "seed": params.seed, "corpus": corpus, "parameters": trained["parameters"]},
         history=trained["history"], metrics={**{k: v for k, v in metrics.items() if k != "corpus"},
-                                             "train_seconds": trained["train_seconds"],
-                                             "chars_per_s": trained["tokens_per_s"]},
+                                             **metricsfile.clock(task, variant)},
         tags={"task": task, "variant": variant, "corpus": corpus,
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(model_dir))},

@@ -22,7 +22,7 @@ def _results_table(task: str, cfg) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for variant in cfg.models:
         m = metricsfile.read(layout.metrics(task, variant))
-        t = json.loads((layout.model_dir(task, variant) / "train.json").read_text(encoding="utf-8"))
+        t = metricsfile.trained(task, variant)
         lines.append(f"| {variant}: {DESCRIBE[variant]} | {m['test_bpc']:.3f} | {m['val_bpc']:.3f} | "
                      f"{t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | "
                      f"{t['tokens_per_s']:,.0f} |")
@@ -52,6 +52,7 @@ def run(task: str) -> None:
                           results_table="\n".join(_results_table(task, cfg)), deck_max_epochs=cfg.deck.max_epochs,
                           samples="\n".join(_samples(task, cfg, params.seed)).rstrip("\n"))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
+    reports.write_summary(task)
     print(text)
 
 

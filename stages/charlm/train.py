@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from rnnlab import atomic, charlm, layout, lmtraining, training
+from rnnlab import atomic, charlm, device, layout, lmtraining, training
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 from rnnlab.models import count_parameters
@@ -21,7 +21,7 @@ def run(task: str, variant: str) -> None:
         c = cfg.deck
         config = {"kind": "charlm", "cell": "lstm", "hidden": c.hidden, "layers": 1, "embed_dim": None, "dropout": 0.0,
                   "window": c.window, "variant": "deck"}
-        model = charlm.CharLM(len(vocab), "lstm", c.hidden)
+        model = device.to(charlm.CharLM(len(vocab), "lstm", c.hidden))
         resume = training.resume_path(task, variant, {"seed": params.seed, **c.model_dump()}, inputs)
         result = lmtraining.fit_windows(model, text["train"], text["val"], lr=c.lr, batch=c.batch, window=c.window,
                                         max_epochs=c.max_epochs, patience=c.patience, seed=params.seed,
@@ -30,7 +30,7 @@ def run(task: str, variant: str) -> None:
         c = cfg.stream
         config = {"kind": "charlm", "cell": variant, "hidden": c.hidden, "layers": 1, "embed_dim": c.embed_dim, "dropout": c.dropout,
                   "window": None, "variant": variant}
-        model = charlm.CharLM(len(vocab), variant, c.hidden, 1, c.embed_dim, c.dropout)
+        model = device.to(charlm.CharLM(len(vocab), variant, c.hidden, 1, c.embed_dim, c.dropout))
         resume = training.resume_path(task, variant, {"seed": params.seed, **c.model_dump()}, inputs)
         result = lmtraining.fit_streams(model, text["train"], text["val"], lr=c.lr, batch=c.batch, bptt=c.bptt,
                                         clip=c.clip, max_epochs=c.max_epochs, patience=c.patience,
@@ -39,8 +39,8 @@ def run(task: str, variant: str) -> None:
         charlm.save(model, config, vocab, out)
         atomic.write_json(out / "train.json", {
             "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "train_seconds": round(result.train_seconds, 3), "tokens_per_s": round(result.tokens_per_s, 1),
             "parameters": count_parameters(model)})
+    atomic.write_json(layout.timing(task, variant), training.timing(result))
     resume.unlink(missing_ok=True)
     print(f"{task}/{variant}: best epoch {result.best_epoch} of {len(result.history)}, "
           f"val {min(h['val_bpc'] for h in result.history):.3f} bits/char, {result.tokens_per_s:,.0f} chars/s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab import atomic, checkpoint, evaluation, layout, tracking
+from rnnlab import atomic, checkpoint, evaluation, layout, metricsfile, tracking
 from rnnlab import params as P
 from rnnlab.classification import labels_of, test_report
 from rnnlab.entry import run_stage
@@ -44,7 +44,7 @@ def _track(task, name, config, cfg, seed, trained, report, corpus, model_dir, pl
     tracking.log_or_warn(
         f"{task}/{name}", f"{task}_evaluate@{name}",
         experiment=f"rnnlab-{task}", run_name=f"{task}/{name}", params=run_params, history=trained["history"],
-        metrics={**flat, "train_seconds": trained["train_seconds"], "tokens_per_s": trained["tokens_per_s"]},
+        metrics={**flat, **metricsfile.clock(task, name)},
         tags={"task": task, "variant": config["variant"], "embedding": config["embedding"],
               "input_mode": config["input_mode"], "corpus": corpus,
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),

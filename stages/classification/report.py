@@ -22,6 +22,7 @@ def run(task: str) -> None:
     text = reports.render(TEMPLATE, task=task, corpus_line=reports.corpus_line(task), runs_table="\n".join(runs),
                           seeds_table="\n".join(reports.seeds_table(task, cfg)))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
+    reports.write_summary(task)
     print(text)
 
 

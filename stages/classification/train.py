@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from rnnlab import atomic, checkpoint, layout
+from rnnlab import atomic, checkpoint, layout, training
 from rnnlab import params as P
 from rnnlab.classification import train_model
 from rnnlab.entry import run_stage
@@ -20,8 +20,8 @@ def run(task: str, variant: str, kind: str, input_mode: str) -> None:
         checkpoint.save(tr.model, tr.config, layout.vocab(task), out)
         atomic.write_json(out / "train.json", {
             "history": r.history, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
-            "train_seconds": round(r.train_seconds, 3), "tokens_per_s": round(r.tokens_per_s, 1),
             "parameters": count_parameters(tr.model), "frozen_embedding": tr.frozen})
+    atomic.write_json(layout.timing(task, name), training.timing(r))
     tr.resume.unlink(missing_ok=True)  # only now: a failed save reruns from the last epoch
     print(f"{task}/{name}: best epoch {r.best_epoch} of {len(r.history)}, "
           f"{r.tokens_per_s:,.0f} tokens/s, {count_parameters(tr.model):,} trainable parameters")

@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 
-from rnnlab import atomic, evaluation, layout, tracking
+from rnnlab import atomic, evaluation, layout, metricsfile, tracking
 from rnnlab import letters as L
 from rnnlab import params as P
 from rnnlab.entry import run_stage
@@ -77,7 +77,7 @@ def _track(task, name, config, seed, trained, metrics, model_dir, plots) -> None
     tracking.log_or_warn(
         f"{task}/{name}", f"{task}_evaluate@{name}",
         experiment=f"rnnlab-{task}", run_name=f"{task}/{name}", params=run_params, history=trained["history"],
-        metrics={**flat, "train_seconds": trained["train_seconds"]},
+        metrics={**flat, **metricsfile.clock(task, name)},
         tags={"task": task, "feature": config["feature"], "variant": config["variant"],
               "corpus": metrics["corpus"], "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(model_dir))},

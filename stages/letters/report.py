@@ -29,7 +29,7 @@ KIND = {"tfidf": "TF-IDF (5,000 features)", "word2vec": "mean word2vec (trained 
 def _load(task: str, kind: str, variant: str) -> tuple[dict, dict]:
     name = f"{kind}-{variant}"
     m = metricsfile.read(layout.metrics(task, name))
-    t = json.loads((layout.model_dir(task, name) / "train.json").read_text(encoding="utf-8"))
+    t = metricsfile.trained(task, name)
     return m, t
 
 
@@ -94,6 +94,7 @@ def run(task: str) -> None:
         per_source="; ".join(f"{s}: {r['rows']} paragraphs, author accuracy {_f(r['author_accuracy'])}, language "
                              f"accuracy {_f(r['lang_accuracy'])}" for s, r in best_m["by_source"].items()))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
+    reports.write_summary(task)
     print(text)
 
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from rnnlab import atomic, layout, training
+from rnnlab import atomic, device, layout, training
 from rnnlab import letters as L
 from rnnlab import params as P
 from rnnlab.entry import run_stage
@@ -41,6 +41,7 @@ def run(task: str, kind: str, variant: str) -> None:
     else:
         inputs, input_dim, vocab_size = [L.features_dir(task, kind) / f"{s}.npy" for s in ("train", "val")], train.x.shape[1], 0
         model = L.MultiTaskRNN(input_dim, variant, len(authors), len(langs), t.hidden, t.dropout)
+    model = device.to(model)
     inputs += [layout.prepared(task) / f"{s}.csv" for s in ("train", "val")]
     resume = training.resume_path(task, name, {"seed": params.seed, "train": t.model_dump(), "run": name,
                                   "authors": authors, "langs": langs}, inputs)
@@ -56,9 +57,9 @@ def run(task: str, kind: str, variant: str) -> None:
             atomic.write_bytes(out / "vocab.json", (L.features_dir(task, kind) / "vocab.json").read_bytes())
         atomic.write_json(out / "train.json", {
             "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "train_seconds": round(result.train_seconds, 3), "tokens_per_s": round(result.tokens_per_s, 1),
             "parameters": count_parameters(model), "lr": t.lr, "batch": t.batch, "max_epochs": t.max_epochs,
             "patience": t.patience})
+    atomic.write_json(layout.timing(task, name), training.timing(result))
     resume.unlink(missing_ok=True)
     print(f"letters/{name}: best epoch {result.best_epoch} of {len(result.history)}, "
           f"{result.train_seconds:.1f} s training, {count_parameters(model):,} trainable parameters")

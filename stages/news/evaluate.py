@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from rnnlab import atomic, evaluation, layout, news, tracking, training
+from rnnlab import atomic, device, evaluation, layout, metricsfile, news, tracking, training
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 from rnnlab.errors import RnnlabError
@@ -29,7 +29,7 @@ def run(task: str, variant: str) -> None:
     y = news.label_ids(test, labels)
     with torch.no_grad():
         if variant == "frozen":
-            logits = model(news.sentence_vectors(task, "test"))
+            logits = model(device.to(news.sentence_vectors(task, "test"))).cpu()
         else:
             logits = news.logits_from_ids(model, model.sbert.token_ids(test["text"].tolist()))
     pred = logits.argmax(1).numpy()
@@ -67,7 +67,7 @@ def _track(task, variant, config, cfg, seed, trained, report, info, plots, metri
     tracking.log_or_warn(
         f"{task}/{variant}", f"{task}_evaluate@{variant}",
         experiment=f"rnnlab-{task}", run_name=f"{task}/{variant}", params=run_params, history=trained["history"],
-        metrics={**flat, "train_seconds": trained["train_seconds"], "best_epoch": trained["best_epoch"]},
+        metrics={**flat, **metricsfile.clock(task, variant), "best_epoch": trained["best_epoch"]},
         tags={"task": task, "variant": variant, "encoder": config["encoder"], "corpus": info["corpus"],
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(layout.model_dir(task, variant)))},

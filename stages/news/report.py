@@ -67,7 +67,7 @@ def run(task: str) -> None:
     rows = []
     for variant in cfg.variants:
         m = metricsfile.read(layout.metrics(task, variant))
-        t = json.loads((layout.model_dir(task, variant) / "train.json").read_text(encoding="utf-8"))
+        t = metricsfile.trained(task, variant)
         rows.append((variant, m, t))
     rows.sort(key=lambda r: (-r[1]["accuracy"], -r[1]["macro_f1"], r[0]))
     dropped = corpus.get("dropped_classes") or {}
@@ -102,6 +102,7 @@ def run(task: str) -> None:
                        "CPU cores; the deck trained all weights for up to 20 epochs." if partial else ""),
         best_variant=best_variant, class_table="\n".join(_class_table(best, corpus["labels"])))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
+    reports.write_summary(task)
     print(text)
 
 

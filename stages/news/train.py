@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, layout, news, sbert, training
+from rnnlab import atomic, device, layout, news, sbert, training
 from rnnlab import params as P
 from rnnlab.batching import bucketed_order
 from rnnlab.entry import run_stage
@@ -27,8 +27,8 @@ from rnnlab.models import count_parameters
 def pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Token states [len_i, D] -> zero-padded [B, T, D] and the attention mask [B, T]."""
     width = max(len(s) for s in states)
-    hidden = torch.zeros((len(states), width, states[0].shape[1]))
-    mask = torch.zeros((len(states), width), dtype=torch.long)
+    hidden = torch.zeros((len(states), width, states[0].shape[1]), device=states[0].device)
+    mask = torch.zeros((len(states), width), dtype=torch.long, device=states[0].device)
     for i, s in enumerate(states):
         hidden[i, :len(s)] = s
         mask[i, :len(s)] = 1
@@ -43,7 +43,7 @@ def lower_states(model: news.FineTuned, ids: list[list[int]], batch_size: int = 
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False, disable=None):
         rows = order[start:start + batch_size]
         x, m = sbert.pad([ids[i] for i in rows], pad_id)
-        hidden = model.sbert.lower(x, m, model.frozen_layers)
+        hidden = model.sbert.lower(*device.to(x, m), model.frozen_layers)
         for j, i in enumerate(rows):
             out[i] = hidden[j, :len(ids[i])].clone()
     return out
@@ -64,11 +64,12 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, logits: Callable[[s
         for idx in bar:
             optimizer.zero_grad()
             out = logits("train", idx.tolist())
-            loss = loss_fn(out, y["train"][idx])
+            target = device.to(y["train"][idx])
+            loss = loss_fn(out, target)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
-            correct += int((out.argmax(1) == y["train"][idx]).sum())
+            correct += int((out.argmax(1) == target).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}")
         return {"train_loss": total / seen, "train_accuracy": correct / seen, "tokens": seen}
@@ -79,7 +80,7 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, logits: Callable[[s
         parts = [(rows, logits("val", rows)) for rows in (val_order[i:i + 128] for i in range(0, len(val_order), 128))]
         out = torch.empty((len(val_order), parts[0][1].shape[1]))
         for rows, part in parts:
-            out[rows] = part
+            out[rows] = part.cpu()
         loss = float(loss_fn(out, y["val"]))
         scale = optimizer.param_groups[0]["lr"] / base_lr  # the learning rate this epoch trained with
         scheduler.step(loss)
@@ -101,7 +102,7 @@ def fit_head(head: news.Head, x: dict[str, torch.Tensor], y: dict[str, torch.Ten
     # threads' waiting for each other made its batches ~15x slower (72 vs 5 ms, measured)
     torch.set_num_threads(1)
     try:
-        return _fit(head, optimizer, lambda split, rows: head(x[split][rows]), y,
+        return _fit(head, optimizer, lambda split, rows: head(device.to(x[split][rows])), y,
                     lambda g: list(torch.split(torch.randperm(n, generator=g), cfg.head.batch)),
                     list(range(len(y["val"]))), cfg, cfg.max_epochs, torch.Generator().manual_seed(seed), resume, desc)
     finally:
@@ -122,17 +123,17 @@ def run(task: str, variant: str) -> None:
     inputs = [layout.prepared(task) / f for f in ("train.csv", "val.csv", "corpus.json")]
     inputs += [layout.embedding(task, "sbert") / f"{s}.npy" for s in ("train", "val")]
     run_settings = {"seed": params.seed, "variant": variant, "news": cfg.model_dump()}
-    desc, extra = f"{task}/{variant}", {}
+    desc, extra, clock = f"{task}/{variant}", {}, {}
 
     if variant == "frozen":
-        model = news.Head(x["train"].shape[1], len(labels), **news.head_settings(cfg))
+        model = device.to(news.Head(x["train"].shape[1], len(labels), **news.head_settings(cfg)))
         resume = training.resume_path(task, variant, run_settings, inputs)
         result = fit_head(model, x, y, cfg, params.seed, resume, desc)
         input_dim, max_epochs = int(x["train"].shape[1]), cfg.max_epochs
     else:
         ft = cfg.finetune
         encoder_dir = layout.raw(cfg.encoder)
-        model = news.FineTuned(encoder_dir, len(labels), news.head_settings(cfg), ft.layers, cfg.max_tokens)
+        model = device.to(news.FineTuned(encoder_dir, len(labels), news.head_settings(cfg), ft.layers, cfg.max_tokens))
         input_dim, max_epochs = model.sbert.dim, ft.max_epochs
         resume = training.resume_path(task, variant, run_settings, inputs + [encoder_dir / "model.safetensors"])
         warm = None
@@ -141,8 +142,8 @@ def run(task: str, variant: str) -> None:
             w = fit_head(model.head, x, y, cfg, params.seed, None, f"{desc}: head warm start")
             best = w.history[w.best_epoch - 1]
             extra["warm_start"] = {"best_epoch": w.best_epoch, "epochs_run": len(w.history),
-                                   "val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"],
-                                   "seconds": round(time.perf_counter() - t0, 1)}
+                                   "val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"]}
+            clock["warm_start_seconds"] = round(time.perf_counter() - t0, 1)
             warm = copy.deepcopy(model.state_dict())
         ids = {s: model.sbert.token_ids(df["text"].tolist()) for s, df in tables.items()}
         lengths = [len(i) for i in ids["train"]]
@@ -150,14 +151,14 @@ def run(task: str, variant: str) -> None:
         if cached:
             t0 = time.perf_counter()
             states = {s: lower_states(model, ids[s], desc=f"{desc}: frozen layers ({s})") for s in ids}
-            extra["cache_seconds"] = round(time.perf_counter() - t0, 1)
+            clock["cache_seconds"] = round(time.perf_counter() - t0, 1)
             print(f"{desc}: {model.frozen_layers} frozen layers run once over "
-                  f"{sum(len(v) for v in ids.values())} texts in {extra['cache_seconds']:.0f} s", flush=True)
+                  f"{sum(len(v) for v in ids.values())} texts in {clock['cache_seconds']:.0f} s", flush=True)
 
         def logits(split: str, rows: list[int]) -> torch.Tensor:
             if cached:
-                return model.from_lower(*pad_states([states[split][i] for i in rows]))
-            return model(*sbert.pad([ids[split][i] for i in rows], model.sbert.tokenizer.pad_token_id or 0))
+                return model.from_lower(*device.to(*pad_states([states[split][i] for i in rows])))
+            return model(*device.to(*sbert.pad([ids[split][i] for i in rows], model.sbert.tokenizer.pad_token_id or 0)))
 
         optimizer = training.adam([
             {"params": [p for p in model.sbert.parameters() if p.requires_grad], "lr": ft.lr},
@@ -179,10 +180,10 @@ def run(task: str, variant: str) -> None:
         news.save(model, config, out)
         atomic.write_json(out / "train.json", {
             "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "max_epochs": max_epochs, "train_seconds": round(result.train_seconds, 1),
-            "rows_per_s": round(result.tokens_per_s, 1), "wall_seconds": round(time.perf_counter() - wall0, 1),
-            "parameters": trainable, "parameters_total": count_parameters(model, trainable_only=False),
+            "max_epochs": max_epochs, "parameters": trainable, "parameters_total": count_parameters(model, trainable_only=False),
             "threads": torch.get_num_threads(), **extra})
+    atomic.write_json(layout.timing(task, variant), training.timing(
+        result, rows_per_s=round(result.tokens_per_s, 1), wall_seconds=round(time.perf_counter() - wall0, 1), **clock))
     resume.unlink(missing_ok=True)
     print(f"{desc}: best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds:.0f} s training, "
           f"{result.tokens_per_s:,.1f} rows/s, {trainable:,} trainable parameters")
