@@ -165,7 +165,17 @@ def _section_html(section: Section, table: list[Row], ui: str) -> str:
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
          "font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}"
-         "td:first-child,th:first-child{text-align:left}.none{color:#999}img{display:block;margin:1em 0}")
+         "td:first-child,th:first-child{text-align:left}.none{color:#999}img{display:block;margin:1em 0}"
+         "th{cursor:pointer}")
+# click a heading to sort its table by that column (numbers as numbers, ascending), again to reverse
+SORT = ("<script>document.querySelectorAll('table').forEach(t=>t.querySelectorAll('th').forEach((th,i)=>"
+        "th.onclick=()=>{const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';"
+        "const key=r=>{const s=r.cells[i].innerText.replace(/[,★\\s]/g,'');const n=parseFloat(s);return isNaN(n)?s:n};"
+        "[...t.rows].slice(1).sort((a,b)=>(key(a)>key(b)?1:key(a)<key(b)?-1:0)*(asc?1:-1))"
+        ".forEach(r=>r.parentNode.appendChild(r))}));"
+        # compare.html#sort=N opens every table sorted by its Nth column (0: variant)
+        "const m=location.hash.match(/sort=(\\d+)/);if(m)document.querySelectorAll('table')"
+        ".forEach(t=>t.rows[0].cells[+m[1]]&&t.rows[0].cells[+m[1]].click())</script>")
 
 
 def build(out: Path = OUT, ui: str | None = None) -> dict:
@@ -186,8 +196,8 @@ def build(out: Path = OUT, ui: str | None = None) -> dict:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>rnnlab: every variant</title>"
             f"<style>{STYLE}</style></head><body><h1>rnnlab: every task, every variant</h1>"
             f"<p>From the versioned metrics files; runs from the MLflow store {html.escape(tracking.redacted(tracking.configure()))}"
-            f" (UI {html.escape(ui)}). ★ = the registered champion (red bar).</p><p>{nav}</p>{''.join(parts)}"
-            "</body></html>")
+            f" (UI {html.escape(ui)}). ★ = the registered champion (red bar); click a heading to sort.</p>"
+            f"<p>{nav}</p>{''.join(parts)}{SORT}</body></html>")
     from rnnlab import atomic
 
     atomic.write_text(out, page)

@@ -1,31 +1,49 @@
-"""Copy the generated result tables (results/*.md) into README.md between markers.
+"""The README's summary table: each task's headline numbers from metrics/<task>.json (written by its
+report stage) and its registered champion, between the `<!-- summary -->` markers.
 
-Run `python -m rnnlab.readme` after `dvc repro`; tests/test_readme.py fails while the
-README shows other numbers than results/.
+Run `python -m rnnlab.readme` after `dvc repro`; tests/test_readme.py fails while the README shows
+other numbers than metrics/ and results/champions/.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 from pathlib import Path
 
-README, RESULTS = Path("README.md"), Path("results")
-BLOCK = re.compile(r"(<!-- results:(\w+) -->\n).*?(<!-- /results:\2 -->)", re.S)
+from rnnlab import kinds, layout, metricsfile, reports
+
+README = Path("README.md")
+BLOCK = re.compile(r"(<!-- summary -->\n).*?(<!-- /summary -->)", re.S)
 
 
-# the report pages link plots as seen from results/ (`../plots/…`); from the README that is `plots/…`
-LINK = re.compile(r"(\]\()(\.\./[^)\s]+)\)")
+def _champions() -> dict[str, str]:
+    """Task (its folder) -> the variant registered as its champion."""
+    out = {}
+    for path in sorted((layout.RESULTS / "champions").glob("*.json")):
+        c = json.loads(path.read_text(encoding="utf-8"))
+        out[c["task"]] = c["best_variant"]
+    return out
 
 
-def _table(task: str) -> str:
-    text = (RESULTS / f"{task}.md").read_text(encoding="utf-8")
-    text = text.split("\n", 1)[1].strip() + "\n"  # drop the file's own title
-    return LINK.sub(lambda m: f"{m.group(1)}{os.path.normpath(RESULTS / m.group(2))})", text)
+def table() -> str:
+    champions = _champions()
+    lines = ["| task | headline numbers (best variant) | champion in the registry | full results |",
+             "|---|---|---|---|"]
+    for name, t in kinds.trained_tasks().items():
+        path = layout.summary(name)
+        if not path.is_file():
+            continue
+        summary = metricsfile.read(path)
+        numbers = " · ".join(f"{heading} {summary[reports._summary_key(key)]:.4f}"
+                             for heading, key in t.columns.items() if reports._summary_key(key) in summary)
+        page = layout.RESULTS / f"{name}.md"
+        lines.append(f"| {t.title} (`{name}`) | {numbers} | {champions.get(name, '—')} | [{page}]({page}) |")
+    return "\n".join(lines) + "\n"
 
 
 def render(readme: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + _table(m.group(2)) + m.group(3), readme)
+    return BLOCK.sub(lambda m: m.group(1) + table() + m.group(2), readme)
 
 
 if __name__ == "__main__":

@@ -234,6 +234,15 @@ def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(pro
 
         if not CHROMIUM.exists():
             pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
+        # the page itself, plots first, sorted in the browser by its ranking column (#sort=1), lowest first
+        page_url = (path / "results/compare.html").as_uri()
+        dom = chromium(page_url + "#sort=1", ["--dump-dom"], tmp_path / "chromium-page")
+        sms = dom.split('<section id="sms">', 1)[1].split("</section>", 1)[0]
+        assert sms.index("<img") < sms.index("<table")
+        shown = [float(v) for v in re.findall(r"<tr><td>[a-z0-9-]+(?: <span[^>]*>★</span>)?</td><td>([\d.]+)</td>", sms)]
+        assert len(shown) == len(runs()) and shown == sorted(shown), shown
+        chromium(page_url, ["--screenshot=" + str(tmp_path / "compare.png")], tmp_path / "chromium-shot")
+        assert (tmp_path / "compare.png").stat().st_size > 10_000
         compare = re.search(r'href="([^"]+compare-runs[^"]+)"', page)[1].replace("&amp;", "&")
         for attempt in range(3):  # the page fills itself from the API after loading: look again when busy
             dom = chromium(compare, ["--dump-dom"], tmp_path / f"chromium-{attempt}")
