@@ -62,7 +62,7 @@ class Head(nn.Module):
         self.out = nn.Linear(self.encoder.out_dim, n_classes)
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        lengths = torch.ones(len(vectors), dtype=torch.long)
+        lengths = torch.ones(len(vectors), dtype=torch.long, device=vectors.device)
         return self.out(self.dropout(self.encoder(vectors.unsqueeze(1), lengths)))
 
 

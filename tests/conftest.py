@@ -77,7 +77,8 @@ def in_project(tmp_path, monkeypatch):
 
 # The longest modules first: with --dist loadfile (pyproject addopts) the two end-to-end pipeline
 # modules start at once on two workers while the third takes the rest.
-LONGEST_FIRST = ("test_pipeline.py", "test_sms_pipeline.py", "test_flows.py", "test_new_task.py", "test_faults.py",
+LONGEST_FIRST = ("test_pipeline.py", "test_sms_pipeline.py", "test_flows.py", "test_new_task.py", "test_readme_commands.py",
+                 "test_faults.py",
                  "test_remote.py",
                  "test_prefect_server.py", "test_bad_input.py", "test_registries.py")
 

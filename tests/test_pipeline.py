@@ -112,7 +112,8 @@ def test_dvc_metrics_show_lists_a_few_headline_numbers_per_task_and_plots_overla
     plots = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path, env))
     assert not plots.get("errors"), plots.get("errors")
     curves = plots["data"]["sms: val_loss"][0]["content"]  # one Vega-Lite spec, every variant a line
-    assert {r["filename"] for r in curves["data"]["values"]} == {f"plots/sms/{r}/history.csv" for r in runs()}
+    # DVC names each line by the part of its file's path that differs from the others'
+    assert {r["filename"] for r in curves["data"]["values"]} == {f"{r}/history.csv" for r in runs()}
     confusion = plots["data"][f"plots/sms/{best}/confusion.csv"][0]["content"]
     pairs = confusion["data"]["values"]
     assert len(pairs) == 140 and {p["actual"] for p in pairs} == {"ham", "spam"}  # one row per test message
@@ -127,7 +128,10 @@ def test_dvc_plots_show_renders_offline_with_vega_inline(project, tmp_path):
     if shutil.which("npm") is None:
         pytest.skip("no npm: DVC keeps its CDN page")
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
-    assert "Vega inline" in run([rnnlab, "offline-plots"], path, env)
+    built = subprocess.run([rnnlab, "offline-plots"], cwd=path, env=env, capture_output=True, text=True, timeout=600)
+    if built.returncode != 0 and "npm pack" in built.stderr:
+        pytest.skip(f"the npm registry is not reachable here: {built.stderr.strip()}")
+    assert built.returncode == 0 and "Vega inline" in built.stdout, built.stderr
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "dvc_plots"], path, env)
     page = (path / "dvc_plots/index.html").read_text()
     assert "cdn.jsdelivr" not in page and "/* vega-embed@" in page and "sms: val_loss" in page

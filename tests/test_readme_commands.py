@@ -43,5 +43,5 @@ def test_the_readme_experiment_runs_as_printed(tmp_path, mirror):
     run(["bash", "-c", plots_show], path, env)
     page = (path / "dvc_plots/index.html").read_text()
     # the overlay lists the variants params.yaml had when `rnnlab pipeline` rendered dvc.yaml
-    assert "SMS spam: val loss" in page and "plots/sms/lstm-glove-packed/history.csv" in page
+    assert "SMS spam: val loss" in page and '"filename": "lstm-glove-packed/history.csv"' in page
     assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status", "sms_report"], path, env)

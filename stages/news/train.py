@@ -45,7 +45,7 @@ def lower_states(model: news.FineTuned, ids: list[list[int]], batch_size: int = 
         x, m = sbert.pad([ids[i] for i in rows], pad_id)
         hidden = model.sbert.lower(*device.to(x, m), model.frozen_layers)
         for j, i in enumerate(rows):
-            out[i] = hidden[j, :len(ids[i])].clone()
+            out[i] = hidden[j, :len(ids[i])].to("cpu", copy=True)  # kept in host memory, a batch at a time on the device
     return out
 
 
@@ -192,7 +192,7 @@ def run(task: str, variant: str) -> None:
 def _replay_scheduler(resume, step: Callable[[float], None]) -> None:
     """fit_loop restores weights, optimizer and RNG; the plateau counter is replayed from the saved history."""
     if resume.exists():
-        for row in torch.load(resume, weights_only=True)["history"]:
+        for row in torch.load(resume, weights_only=True, map_location="cpu")["history"]:
             step(row["val_loss"])
 
 
