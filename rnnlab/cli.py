@@ -216,7 +216,7 @@ def compare(args) -> None:
 def repro(args) -> None:
     import signal
 
-    from rnnlab import parallel
+    from rnnlab import noop, parallel
 
     # `kill` stops the stages and records what finished, as Ctrl-C does (a background job ignores SIGINT)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -228,8 +228,16 @@ def repro(args) -> None:
         print(f"-- {outcome.stage}: {outcome.status} ({outcome.seconds:.1f} s; {sum(counts.values())} stages done)",
               flush=True)
 
+    whole = not args.targets and not args.force
+    if whole and noop.up_to_date():
+        print("Data and pipelines are up to date (nothing DVC's last check rests on has changed; "
+              "`rnnlab repro --force` or a stage name asks DVC itself)")
+        return
+    noop.forget()
     outcomes = parallel.reproduce(".", args.targets or None, force=args.force, jobs=args.jobs, address=args.address,
                                   on_outcome=progress)
+    if whole:
+        noop.record()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     print(f"{len(outcomes)} stages in {time.monotonic() - start:.0f} s: {summary or 'nothing to do'}")
 
