@@ -38,8 +38,11 @@ from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
 
 FAILED, SKIPPED = "failed", "skipped (an upstream stage failed)"
-# how long each stage took when it last ran: the next run starts the longest chains first
+# how long each stage took when it last ran: the next run starts the longest chains first; a fresh
+# clone starts from the times of the committed results' run (a stage's share of the work is much
+# the same on any host; the local file replaces them after the first run)
 SECONDS_FILE = Path(".rnnlab/stage-seconds.json")
+COMMITTED_SECONDS = Path("benchmarks/results/stage-seconds.json")
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,14 @@ def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str
 
 
 def _load_seconds(root: Path) -> dict[str, float]:
-    try:
-        saved = json.loads((root / SECONDS_FILE).read_text())
-        return {k: float(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
-    except (OSError, ValueError, TypeError):  # none yet, or not ours: the plan's order then
-        return {}
+    for path in (root / SECONDS_FILE, root / COMMITTED_SECONDS):
+        try:
+            saved = json.loads(path.read_text())
+            if isinstance(saved, dict):
+                return {k: float(v) for k, v in saved.items()}
+        except (OSError, ValueError, TypeError):  # none yet, or not ours: the next, else the plan's order
+            continue
+    return {}
 
 
 def default_jobs() -> int:

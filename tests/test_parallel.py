@@ -178,6 +178,18 @@ def test_the_longest_chains_start_first_once_their_times_are_known(project):
     assert again["alone"][0] > max(again["left"][0], again["right"][0]), again
 
 
+def test_a_fresh_clone_orders_by_the_committed_times_until_it_has_its_own(project):
+    stages = DVC_YAML["stages"]
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"alone": stages["alone"], **stages}}, sort_keys=False))
+    committed = project / parallel.COMMITTED_SECONDS
+    committed.parent.mkdir(parents=True)
+    committed.write_text(json.dumps({"left": 60.0, "right": 60.0, "join": 1.0, "alone": 1.0}))
+    parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    first = spans(project)
+    assert first["alone"][0] > max(first["left"][0], first["right"][0]), first  # not DVC's order
+    assert json.loads((project / parallel.SECONDS_FILE).read_text())["left"] < 60  # this run's own times now
+
+
 def test_a_stage_that_needs_two_threads_is_not_starved_by_one_thread_stages(tmp_path):
     """2 jobs; `wide` needs both threads and comes second in the order, after a 1-thread stage that
     starts at once. The 1-thread stages after it wait until it got its two threads, rather than taking
