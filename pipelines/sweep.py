@@ -144,8 +144,8 @@ def collect(root: Path, name: str, grid: list[X.Experiment], outcomes: dict[str,
     done = [n for n in names if outcomes.get(n, {}).get("status") == "done"]
     if remote_origin and done:
         subprocess.run(["dvc", "exp", "pull", "--no-cache", remote_origin, *done], cwd=root, check=True)
-    shown = X.exp_show(root, names)
     files = {t: X.target_metric_files(root, t) for t in {e.target for e in grid}}
+    shown = X.with_committed_metrics(root, X.exp_show(root, names), sorted({f for fs in files.values() for f in fs}))
     rows = X.comparison_rows(grid, shown, outcomes, files, metrics)
     markdown = X.comparison_markdown(f"sweep {name}", rows)
     table = root / "results" / "sweeps" / f"{name}.md"

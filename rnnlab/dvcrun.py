@@ -53,15 +53,24 @@ def _flatten(prefix: str, value, into: dict) -> None:
 
 
 def metrics_snapshot(project: Path | str = ".") -> dict[tuple[str, str], float]:
-    """Every numeric metric of the workspace as {(file, dotted.key): value}."""
+    """Every numeric metric of the workspace as {(file, dotted.key): value}: DVC's metrics (each
+    task's summary) and the per-run reports under metrics/ (plain outputs DVC does not list)."""
+    import json
+
     from dvc.repo import Repo
 
     with chdir(project), Repo(".") as repo:
-        files = repo.metrics.show().get("", {}).get("data", {})
+        files = {path: entry.get("data") or {} for path, entry in repo.metrics.show().get("", {}).get("data", {}).items()}
+    for report in sorted(Path(project, "metrics").rglob("*.json")):
+        path = report.relative_to(project).as_posix()
+        try:
+            files.setdefault(path, json.loads(report.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
     snapshot: dict[tuple[str, str], float] = {}
-    for path, entry in files.items():
+    for path, data in files.items():
         flat: dict[str, float] = {}
-        _flatten("", entry.get("data") or {}, flat)
+        _flatten("", data if isinstance(data, dict) else {}, flat)
         snapshot.update({(path, key): value for key, value in flat.items()})
     return snapshot
 

@@ -138,11 +138,31 @@ def _files(section: dict | None) -> dict[str, dict]:
 
 
 def target_metric_files(project: Path, target: str) -> list[str]:
-    """The metrics files a dvc.yaml stage writes (what a sweep over that stage compares)."""
+    """The metrics files a dvc.yaml stage writes (what a sweep over that stage compares): its DVC
+    metrics, else its JSON outputs under metrics/ (a variant's report, a plain output since each
+    task's summary became the DVC metrics)."""
     from dvc.repo import Repo
 
     with chdir(project), Repo(".") as repo:  # DVC reads targets relative to the working directory
-        return [out.def_path for stage in repo.stage.collect(target) for out in stage.metrics]
+        stages = repo.stage.collect(target)
+        declared = [out.def_path for stage in stages for out in stage.metrics]
+        return declared or [out.def_path for stage in stages for out in stage.outs
+                            if out.def_path.startswith("metrics/") and out.def_path.endswith(".json")]
+
+
+def with_committed_metrics(project: Path, shown: dict[str, dict], files: list[str]) -> dict[str, dict]:
+    """Fill in the metrics files `dvc exp show` does not list (plain outputs) from each experiment's commit."""
+    for found in shown.values():
+        for path in files:
+            if path in found.get("metrics", {}) or not found.get("rev"):
+                continue
+            done = subprocess.run(["git", "show", f"{found['rev']}:{path}"], cwd=project, capture_output=True, text=True)
+            if done.returncode == 0:
+                try:
+                    found.setdefault("metrics", {})[path] = json.loads(done.stdout)
+                except ValueError:
+                    pass
+    return shown
 
 
 def _lookup(data: dict, dotted: str):

@@ -134,7 +134,7 @@ def test_dvc_plots_show_renders_offline_with_vega_inline(project, tmp_path):
     assert built.returncode == 0 and "Vega inline" in built.stdout, built.stderr
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "dvc_plots"], path, env)
     page = (path / "dvc_plots/index.html").read_text()
-    assert "cdn.jsdelivr" not in page and "/* vega-embed@" in page and "sms: val_loss" in page
+    assert 'src="https://cdn.jsdelivr' not in page and "/* vega-embed@" in page and "SMS spam: val loss" in page
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
     # no network at all: the charts draw from the inline scripts alone (an SVG or canvas per chart)
