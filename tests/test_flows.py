@@ -216,7 +216,11 @@ def test_sweep_runs_a_grid_on_a_two_worker_dask_cluster(mirror, tmp_path, monkey
     one = revs["t-lstm-learned-packed-hidden12-seed3"]
     assert one["params"]["params.yaml"]["data"]["tasks"]["sms"]["train"]["hidden"] == 12
     assert one["params"]["params.yaml"]["data"]["seed"] == 3
-    assert "accuracy" in one["metrics"]["metrics/sms/lstm-learned-packed.json"]["data"]
+    rev = next(r["rev"] for b in shown for e in b.get("experiments") or [] for r in e["revs"]
+               if r["name"] == "t-lstm-learned-packed-hidden12-seed3")
+    report = subprocess.run(["git", "show", f"{rev}:metrics/sms/lstm-learned-packed.json"], cwd=project,
+                            capture_output=True, text=True, check=True).stdout
+    assert "accuracy" in json.loads(report)  # the run's report is in the experiment's commit
 
     # ... in MLflow: the stages' own runs tagged with their experiment, and the sweep's comparison runs
     with sqlite3.connect(project / "mlflow.db") as db:
