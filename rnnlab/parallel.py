@@ -403,9 +403,13 @@ class _Scheduler:
         self._record(stage, outcome)
 
     def _commit(self, stage) -> None:
-        """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, then dvc.lock."""
-        no_cache_outs = any(not o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot))
-        stage.save(run_cache=not no_cache_outs)
+        """What `dvc repro` does after a stage ran: hash, cache, run-cache entry, then dvc.lock.
+
+        One difference: `dvc repro` leaves a stage with a plain `cache: false` output (a per-run report
+        kept in git) out of the run-cache, so every evaluate stage would rerun after a param round
+        trip. DVC's run-cache itself stores such outputs as copies (StageCache._uncached_outs) and
+        restores them, so this runner saves the entry for every stage."""
+        stage.save(run_cache=True)
         stage.commit()
         self.unwritten.append(stage)
 

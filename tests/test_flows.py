@@ -127,9 +127,6 @@ def test_reproduce_runs_every_stage_as_a_task_in_dependency_order(mirror, tmp_pa
     assert moved["stages"][TRAIN] == dvcrun.RAN and moved["stages"]["sms_prepare"] == dvcrun.UNCHANGED
     set_param(project, "hidden", 8)
     back = reproduce(targets=[TARGET], project=str(project))
-    if back["stages"][TRAIN] != dvcrun.RESTORED:  # see the session notes of 2026-12-02: to fix next
-        pytest.xfail("known regression: a training stage is retrained instead of restored from DVC's run-cache "
-                     "since its timings became a separate output")
     assert back["stages"][TRAIN] == dvcrun.RESTORED
     assert back["stages"][TARGET] == dvcrun.RESTORED
     assert (project / "metrics/sms/lstm-learned-packed.json").read_bytes() == metrics
