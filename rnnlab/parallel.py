@@ -128,6 +128,7 @@ class _Commands:
 
     def __init__(self, on_output: Callable[[str, str], None], client=None):
         self.groups: dict[str, int] = {}
+        self.stopping = False  # set by stop_all: a command that starts after it is stopped at once
         self.futures: dict[str, object] = {}
         self.lock = threading.Lock()
         self.on_output, self.client = on_output, client
@@ -151,6 +152,8 @@ class _Commands:
         def started(pid: int) -> None:
             with self.lock:
                 self.groups[name] = pid
+                if self.stopping:  # Ctrl-C came while this command was starting (its exec seen, not yet noted)
+                    _terminate(pid)
 
         try:
             return run_command(argv, kwargs["cwd"], kwargs["env"], lambda line: self.on_output(name, line + "\n"), started)
@@ -174,14 +177,19 @@ class _Commands:
 
     def stop_all(self) -> None:
         with self.lock:
+            self.stopping = True
             groups, futures = list(self.groups.values()), list(self.futures.values())
         for pgid in groups:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            _terminate(pgid)
         for future in futures:  # queued stages never start; one already running on a worker finishes
             future.cancel()
+
+
+def _terminate(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 
 
 def _print_output(stage: str, text: str) -> None:

@@ -13,6 +13,7 @@ tracking server or artifact store runs as code on a teammate's machine. Other ML
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -46,3 +47,22 @@ class ServedModel(mlflow.pyfunc.PythonModel):
                 str(row["prompt"]), int(row.get("length", 400)), float(row.get("temperature", 0.5)),
                 int(row.get("seed", 0)))} for row in frame.to_dict("records")])
         return pd.DataFrame(self.predictor.predict([str(t) for t in frame["text"]]))
+
+
+def log_text_classifier(name: str, model_dir: Path, examples: list[str]) -> None:
+    """The model as a pyfunc named TASK-RUN, with its signature (text in; label and one probability per
+    class out) and an input example, which MLflow checks by predicting it once."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    import rnnlab
+    from rnnlab.tracking import PIP_REQUIREMENTS
+
+    labels = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["labels"]
+    signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]),
+                               outputs=Schema([ColSpec("string", "label"), *(ColSpec("double", l) for l in labels)]))
+    mlflow.pyfunc.log_model(  # models-from-code: no pickle in the artifact (rnnlab/pyfunc.py)
+        name=name, python_model=str(CODE["text_classifier"]), artifacts={"model_dir": str(model_dir)},
+        code_paths=[str(Path(rnnlab.__file__).parent)], pip_requirements=PIP_REQUIREMENTS,
+        signature=signature, input_example=pd.DataFrame({"text": examples[:3]}))

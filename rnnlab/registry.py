@@ -20,8 +20,7 @@ from rnnlab import kinds, layout, metricsfile, tracking
 from rnnlab.errors import RnnlabError
 
 TASK_TAG = "rnnlab_task"
-PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1",
-                    "transformers==5.23.0", "tokenizers==0.23.3", "safetensors"]
+PIP_REQUIREMENTS = [*tracking.PIP_REQUIREMENTS, "transformers==5.23.0", "tokenizers==0.23.3", "safetensors"]
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def _log_model(run_id: str, model_dir: Path):
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         artifacts["encoder_dir"] = str(news.encoder_dir(config))
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(name="served", python_model=str(CODE["served"]), artifacts=artifacts,
+        info = mlflow.pyfunc.log_model(name=f"{model_dir.parent.name}-{model_dir.name}-served", python_model=str(CODE["served"]), artifacts=artifacts,
                                        code_paths=[str(Path(rnnlab.__file__).parent)],
                                        pip_requirements=PIP_REQUIREMENTS)
     return info

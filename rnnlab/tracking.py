@@ -1,4 +1,9 @@
-"""MLflow logging: one run per trained variant, tagged with the code and data it came from.
+"""MLflow logging: one run per trained model, tagged with the code and data it came from.
+
+The train stage opens the run as training starts and logs every epoch as it ends, so `mlflow ui`
+shows training live (training_run). The evaluate stage finds that run again by the digest of
+the model directory it evaluates and adds the test metrics, plots, datasets and the model
+(log_or_warn); a model restored by DVC rather than trained here gets a new run with its history.
 
 Tracking goes to $MLFLOW_TRACKING_URI when set, else to the SQLite file mlflow.db at the
 project root (artifacts under ./mlruns). `mlflow ui` in the project root shows them.
@@ -6,13 +11,21 @@ project root (artifacts under ./mlruns). `mlflow ui` in the project root shows t
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import logging
 import os
 import re
+import queue
 import subprocess
+import sys
+import threading
+import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -127,13 +140,23 @@ def experiment_id(name: str) -> str:
     """
     import mlflow
 
-    return mlflow.set_experiment(name).experiment_id
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(KIND_TAG) != KIND:  # else the UI opens it on the GenAI overview
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
+    return experiment.experiment_id
+
+
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+# what makes results: a change elsewhere (dvc.lock, metrics, pages the stages rewrite) is not "dirty" code
+CODE_PATHS = ("rnnlab", "stages", "pipelines", "params.yaml", "dvc.yaml", "catalog.yaml", "pyproject.toml")
 
 
 def git_commit() -> str:
+    """HEAD, with "-dirty" when the code or configuration differs from it. The stages themselves rewrite
+    dvc.lock, metrics and result pages before they log, so those never count."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
                                capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -178,6 +201,140 @@ class TrackingError(Exception):
     """An MLflow call failed; the message is its first line with passwords masked."""
 
 
+def digest(path: Path) -> str:
+    """A content digest of a file or directory (names and bytes), 32 hex digits like DVC's md5.
+
+    It names a model across stages: the train stage tags its run with it, the evaluate stage
+    finds the run by it. dvc.lock's md5 cannot serve there: the train stage runs before DVC hashes."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if path.is_dir() else f.name.encode())
+        h.update(b"\0")
+        with f.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def dataset(path: Path, context: str):
+    """An MLflow dataset input for a DVC-tracked data directory: its md5 in dvc.lock (else, before DVC
+    has locked it, its content digest)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    md5 = dvc_hash(str(path))
+    locked = md5 not in ("unlocked", "unknown")  # DVC's md5 of a directory ends in ".dir": 36 characters
+    entity = Dataset(name=path.as_posix(), digest=md5 if locked else digest(path), source_type="local",
+                     source=json.dumps({"uri": path.as_posix()}))
+    return DatasetInput(entity, [InputTag("mlflow.data.context", context)])
+
+
+# --- the run of one model, opened by its train stage --------------------------------------------
+
+MODEL_TAG = "model_digest"
+_live: LiveRun | None = None
+
+
+def epoch_done(row: dict, desc: str = "") -> None:
+    """training.fit_loop reports every finished epoch here; an open training run logs it at once.
+
+    A loop named "<run>: <part>" (the news head's warm start) logs under "<part>/<metric>"."""
+    if _live is not None:
+        _live.epoch(row, desc.split(": ", 1)[1] + "/" if ": " in desc else "")
+
+
+@contextlib.contextmanager
+def training_run(task: str, run: str, params: dict, data: Path):
+    """The MLflow run of the model `task/run`, open while its stage trains it.
+
+    Every call goes through one background thread, so neither importing MLflow nor a slow
+    server holds training up, and a tracking failure costs one warning line: the evaluate stage
+    logs a new run then. Leave the block with live.trained(model_dir) called; an exception marks
+    the run FAILED."""
+    global _live
+    live = _live = LiveRun(task, run, params, data)
+    try:
+        yield live
+    except BaseException:
+        live.close("FAILED")
+        raise
+    finally:
+        _live = None
+    live.close("FINISHED")
+
+
+class LiveRun:
+    def __init__(self, task: str, run: str, params: dict, data: Path):
+        self.name, self.run_id, self.failed = f"{task}/{run}", None, False
+        self.calls: queue.Queue = queue.Queue()
+        self.worker = threading.Thread(target=self._work, name="mlflow", daemon=True)
+        self.worker.start()
+        self._call(self._start, task, params, data)
+
+    def epoch(self, row: dict, prefix: str) -> None:
+        stamp = int(time.time() * 1000)
+        self._call(lambda: self.client.log_batch(self.run_id, metrics=[
+            self.Metric(f"{prefix}{k}", float(v), stamp, row["epoch"]) for k, v in row.items() if k != "epoch"]))
+
+    def trained(self, model_dir: Path) -> None:
+        tag = digest(model_dir)
+        self._call(lambda: self.client.set_tag(self.run_id, MODEL_TAG, tag))
+
+    def close(self, status: str, wait_s: float = 120.0) -> None:
+        self._call(lambda: self.client.set_terminated(self.run_id, status))
+        self.calls.put(None)
+        self.worker.join(wait_s)
+        if self.worker.is_alive():
+            self._warn(f"the tracking server did not answer within {wait_s:.0f} s")
+
+    def _call(self, fn, *args) -> None:
+        self.calls.put(lambda: fn(*args))
+
+    def _work(self) -> None:
+        while (call := self.calls.get()) is not None:
+            if self.failed:
+                continue
+            try:
+                call()
+            except Exception as e:  # noqa: BLE001 - training goes on; evaluate logs a new run
+                self.failed = True
+                first = (str(e).splitlines() or [""])[0]
+                self._warn(scrub(f"{type(e).__name__}: {first}"))
+
+    def _start(self, task: str, params: dict, data: Path) -> None:
+        require_reachable(configure())
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric, Param
+
+        self.client, self.Metric = MlflowClient(), Metric
+        experiment = experiment_id(f"rnnlab-{task}")
+        self._mark_killed(experiment)
+        run = self.client.create_run(experiment, run_name=self.name, tags={
+            "task": task, "git_commit": git_commit(), "stage": "train", **dvc_experiment_tags()})
+        self.run_id = run.info.run_id
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in _flat(params).items()])
+        self.client.log_inputs(self.run_id, datasets=[dataset(data, "training")])
+        print(f"{self.name}: training logged live to MLflow run {self.run_id}", flush=True)
+
+    def _mark_killed(self, experiment: str) -> None:
+        """A run of this model left RUNNING by a killed stage ends as KILLED: this one replaces it."""
+        for run in self.client.search_runs([experiment], max_results=20, filter_string=(
+                f"tags.mlflow.runName = '{self.name}' and attributes.status = 'RUNNING' and tags.stage = 'train'")):
+            self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def _warn(self, why: str) -> None:
+        print(f"warning: {self.name}: live MLflow logging stopped ({why}); training goes on and the evaluate "
+              "stage logs the run", file=sys.stderr, flush=True)
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as MLflow params: {"train": {"lr": 0.001}} -> {"train.lr": 0.001}."""
+    out = {}
+    for key, value in settings.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
 def log_run(**run) -> str:
     try:
         return _log_run(**run)
@@ -201,29 +358,47 @@ def log_or_warn(label: str, rerun: str, **run) -> str | None:
     return run_id
 
 
-def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict,
-             tags: dict, artifacts: list[Path], model_dir: Path | None) -> str:
+def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict], metrics: dict, tags: dict,
+             artifacts: list[Path], log_model: Callable[[], None] | None = None, trained: Path | None = None,
+             data: Path | None = None) -> str:
+    """Into the training run of the model at `trained` when its train stage logged one, else a new run
+    with the training history. log_model() logs the model into the active run (rnnlab/pyfunc.py; passed
+    in, so that the train stages, which use this module too, do not depend on the serving code)."""
     require_reachable(configure())
     import mlflow
 
-    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
+    exp = experiment_id(experiment)
+    found = _training_run(exp, run_name, trained)
+    with mlflow.start_run(run_id=found.info.run_id) if found else \
+            mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         mlflow.set_tags({"git_commit": git_commit(), **dvc_experiment_tags(), **tags})
-        mlflow.log_params(params)
-        for row in history:
+        logged = found.data.params if found else {}
+        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        for row in [] if found else history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
         mlflow.log_metrics(metrics)
+        if data is not None and not found:  # the train stage logged it (MLflow keeps one input per dataset)
+            mlflow.MlflowClient().log_inputs(run.info.run_id, datasets=[dataset(data, "evaluation")])
         for path in artifacts:
             mlflow.log_artifact(str(path))
-        if model_dir is not None:
-            import rnnlab
-            from rnnlab.pyfunc import CODE
-
-            mlflow.pyfunc.log_model(  # models-from-code: no pickle in the artifact (rnnlab/pyfunc.py)
-                name="model", python_model=str(CODE["text_classifier"]),
-                artifacts={"model_dir": str(model_dir)}, code_paths=[str(Path(rnnlab.__file__).parent)],
-                pip_requirements=["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"],
-            )
+        if log_model is not None:
+            log_model()
         return run.info.run_id
+
+
+def _training_run(experiment: str, run_name: str, trained: Path | None):
+    """The finished run that trained exactly this model (same digest), if its train stage logged one."""
+    if trained is None:
+        return None
+    import mlflow
+
+    runs = mlflow.MlflowClient().search_runs([experiment], max_results=1, order_by=["attributes.start_time DESC"],
+                                             filter_string=f"tags.mlflow.runName = '{run_name}' and "
+                                                           f"tags.{MODEL_TAG} = '{digest(trained)}'")
+    return runs[0] if runs else None
+
+
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"]
 
 
 def log_sweep(sweep: str, description: dict, rows: list[dict], metric_keys: list[str]) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, determinism, device, layout
+from rnnlab import atomic, determinism, device, layout, tracking
 from rnnlab.batching import batches
 
 
@@ -136,6 +136,8 @@ def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch:
         r.best_state, r.history, r.best_epoch = s["best_state"], s["history"], s["best_epoch"]
         best, bad_epochs, start, r.train_seconds, tokens = s["best"], s["bad_epochs"], s["epoch"] + 1, s["seconds"], s["tokens"]
         print(f"{desc}: resuming from epoch {start} ({resume})", flush=True)
+        for row in r.history:  # a live MLflow run shows the whole curve
+            tracking.epoch_done(row, desc)
     for epoch in range(start, max_epochs + 1):
         if bad_epochs >= patience:
             break
@@ -146,6 +148,7 @@ def fit_loop(model: nn.Module, optimizer: torch.optim.Optimizer, *, train_epoch:
         tokens += train.pop("tokens")
         row = {"epoch": epoch, **train, **validate()}
         r.history.append(row)
+        tracking.epoch_done(row, desc)
         print(f"{desc} epoch {epoch:2d}/{max_epochs}: " +
               " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"), flush=True)
         if row[monitor] < best:

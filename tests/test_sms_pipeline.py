@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from project_fixtures import load_small_params, make_project, project_env, run, runs
+from rnnlab import tracking
 
 TARGETS = ("sms_report", "register@sms")
 
@@ -80,16 +81,59 @@ def test_every_run_is_in_mlflow_with_its_code_and_data(project):
     assert set(tags) - sweep == {f"sms/{r}" for r in runs()}
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
     for name, t in tags.items():
-        assert t["git_commit"].startswith(head)
+        assert t["git_commit"] == head  # the stages rewrote dvc.lock and metrics: that is not dirty code
         if name not in sweep:
             assert t["dvc_data_md5"] == data_md5 and t["corpus"] == "sms_spam"
+    # one run per model, opened by its train stage: the epochs logged live, then the test metrics
+    client = registry_client(path)
+    experiment = client.get_experiment_by_name("rnnlab-sms")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    for r in runs():
+        found = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.runName = 'sms/{r}'")
+        assert len(found) == 1, f"sms/{r}: {len(found)} runs"
+        run = found[0]
+        trained = json.loads((path / f"models/sms/{r}/train.json").read_text())
+        assert run.info.status == "FINISHED" and run.data.tags["stage"] == "train"
+        assert run.data.tags["model_digest"] == tracking.digest(path / f"models/sms/{r}")
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+        assert steps == list(range(1, trained["epochs_run"] + 1))
+        assert "test_accuracy" in run.data.metrics and run.data.params["train.lr"]
+        inputs = {(d.dataset.name, d.dataset.digest, d.tags[0].value) for d in run.inputs.dataset_inputs}
+        assert inputs == {("data/prepared/sms", data_md5, "training")}
+
+
+def test_the_mlflow_ui_draws_each_models_epochs_as_curves(project, tmp_path):
+    """The run page in a real browser: the curves logged epoch by epoch by the train stage are line charts
+    (one per per-epoch metric); single values, like the test metrics, are bars."""
+    from test_prefect_server import CHROMIUM, CHROMIUM_FLAGS
+    from tracking_fixtures import mlflow_server
+
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
+    path, _, _ = project
+    with sqlite3.connect(path / "mlflow.db") as db:
+        run_id, experiment = db.execute("select run_uuid, experiment_id from runs where name = 'sms/lstm-glove-packed'").fetchone()
+    flags = [f for f in CHROMIUM_FLAGS if not f.startswith(("--window-size", "--virtual-time-budget"))]
+    with mlflow_server(f"sqlite:///{path / 'mlflow.db'}", tmp_path) as ui:
+        for attempt in range(3):  # Chromium's virtual clock can run out before a busy machine's server answers
+            dom = subprocess.run([str(CHROMIUM), *flags, "--window-size=1400,2600", "--virtual-time-budget=60000",
+                                  f"--user-data-dir={tmp_path / f'chromium{attempt}'}", "--dump-dom",
+                                  f"{ui}/#/experiments/{experiment}/runs/{run_id}/model-metrics"],
+                                 capture_output=True, text=True, timeout=240).stdout
+            if ">train_loss<" in dom:
+                break
+    (tmp_path / "run-page.html").write_text(dom)
+    assert "sms/lstm-glove-packed" in dom and ">train_loss<" in dom, f"no charts drawn: {tmp_path / 'run-page.html'}"
+    assert dom.count('class="js-line"') >= 3  # train_loss, train_accuracy, val_accuracy at least: curves
 
 
 def test_logged_model_predicts_from_text(project):
     path, env, _ = project
     code = ("import mlflow, pandas as pd; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
             "r = mlflow.search_runs(experiment_names=['rnnlab-sms'], filter_string=\"tags.mlflow.runName = 'sms/lstm-glove-packed'\");"
-            "m = mlflow.pyfunc.load_model(f'runs:/{r.run_id[0]}/model');"
+            "m = mlflow.pyfunc.load_model(f'runs:/{r.run_id[0]}/sms-lstm-glove-packed');"
+            "assert m.metadata.get_input_schema().input_names() == ['text'], m.metadata.signature;"
+            "assert m.metadata.get_output_schema().input_names() == ['label', 'ham', 'spam'];"
             "print(m.predict(pd.DataFrame({'text': ['WINNER!! Claim your free prize now, call 09061701461', 'ok see you at 7', '']})).to_json())")
     done = subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -110,10 +154,12 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"sms_train@{name}"], cwd=path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(resume_dir.glob("*.pt")) and proc.poll() is None and time.monotonic() < deadline:
+    while (not (list(resume_dir.glob("*.pt")) and _live_runs(path, name)) and proc.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.01)
     assert proc.poll() is None, "training finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage process, mid-epoch
+    killed = _live_runs(path, name)  # the run opened as training started, left RUNNING by the kill
     proc.wait()
     assert not list((path / "models/sms").glob(".*.tmp")), "a half-written model directory was left"
     # plain `dvc repro` would restore the earlier result from DVC's run-cache; force the stage to run
@@ -127,6 +173,21 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(project):
     assert (path / f"models/sms/{name}/model.pt").read_bytes() == weights
     assert (path / f"metrics/sms/{name}.json").read_bytes() == before
     assert not list(resume_dir.glob("*.pt")), "the resume checkpoint outlived the finished run"
+    # the killed run ended as KILLED; the resumed one holds every epoch (those before the kill replayed)
+    client = registry_client(path)
+    assert [client.get_run(i).info.status for i in killed] == ["KILLED"]
+    newest = client.search_runs([client.get_experiment_by_name("rnnlab-sms").experiment_id], max_results=1,
+                                filter_string=f"tags.mlflow.runName = 'sms/{name}'", order_by=["attributes.start_time DESC"])[0]
+    epochs = json.loads(trained)["epochs_run"]
+    assert newest.info.status == "FINISHED" and newest.data.tags["model_digest"] == tracking.digest(path / f"models/sms/{name}")
+    assert [m.step for m in client.get_metric_history(newest.info.run_id, "val_loss")] == list(range(1, epochs + 1))
+
+
+def _live_runs(path: Path, name: str) -> list[str]:
+    """Ids of the RUNNING MLflow runs of sms/<name>, read from the SQLite store as a user's UI would."""
+    with contextlib.closing(sqlite3.connect(path / "mlflow.db", timeout=5)) as db:
+        return [row[0] for row in db.execute(
+            "select run_uuid from runs where name = ? and status = 'RUNNING'", (f"sms/{name}",))]
 
 
 def test_predict_input_problems_are_one_line(project):

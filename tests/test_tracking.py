@@ -17,7 +17,7 @@ def _log_one(uri: str, barrier, index: int) -> None:
     for experiment in EXPERIMENTS:
         barrier.wait()  # all processes create the experiment at the same moment
         tracking.log_run(experiment=experiment, run_name=f"{experiment}/{index}", params={"i": index}, history=[],
-                         metrics={"m": index}, tags={}, artifacts=[], model_dir=None)
+                         metrics={"m": index}, tags={}, artifacts=[])
 
 
 def test_runs_created_concurrently_all_land_in_their_experiment(tmp_path, monkeypatch):
@@ -40,3 +40,36 @@ def test_runs_created_concurrently_all_land_in_their_experiment(tmp_path, monkey
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         where = dict(db.execute("select r.name, e.name from runs r join experiments e using (experiment_id)"))
     assert where == {f"{e}/{i}": e for e in EXPERIMENTS for i in range(4)}
+
+
+def test_the_commit_is_dirty_only_when_code_or_configuration_changed(tmp_path, monkeypatch):
+    """The stages rewrite dvc.lock and metrics before they log: that must not tag the run `-dirty`."""
+    import subprocess
+
+    from rnnlab import tracking
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rnnlab").mkdir()
+    (tmp_path / "rnnlab/model.py").write_text("x = 1\n")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "c"]):
+        subprocess.run(git + cmd, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    assert tracking.git_commit() == head
+    (tmp_path / "rnnlab/model.py").write_text("x = 2\n")
+    assert tracking.git_commit() == head + "-dirty"
+
+
+def test_a_model_digest_names_its_contents(tmp_path):
+    from rnnlab import tracking
+
+    model = tmp_path / "m"
+    (model / "sub").mkdir(parents=True)
+    (model / "model.pt").write_bytes(b"weights")
+    (model / "sub/config.json").write_text("{}")
+    first = tracking.digest(model)
+    assert len(first) == 32 and tracking.digest(model) == first
+    (model / "model.pt").write_bytes(b"weightz")
+    assert tracking.digest(model) != first

@@ -62,7 +62,7 @@ def _track(task: str, columns, per_model, n_steps: int) -> None:
                          experiment=f"rnnlab-{task}", run_name=f"{task}/attributions",
                          params={"runs": ",".join(columns), "n_steps": n_steps},
                          history=[], metrics=metrics, tags={"task": task},
-                         artifacts=[out_dir / "index.html", out_dir / "comparison.png"], model_dir=None)
+                         artifacts=[out_dir / "index.html", out_dir / "comparison.png"])
 
 
 if __name__ == "__main__":

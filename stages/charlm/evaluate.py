@@ -48,8 +48,7 @@ def run(task: str, variant: str) -> None:
         tags={"task": task, "variant": variant, "corpus": corpus,
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(model_dir))},
-        artifacts=[samples, plots / "curves.png", layout.metrics(task, variant), *model_dir.iterdir()],
-        model_dir=None)
+        artifacts=[samples, plots / "curves.png", layout.metrics(task, variant), *model_dir.iterdir()], trained=model_dir, data=layout.prepared(task))
 
 
 if __name__ == "__main__":

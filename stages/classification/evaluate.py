@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab import atomic, checkpoint, evaluation, layout, metricsfile, tracking
+from rnnlab import atomic, checkpoint, evaluation, layout, metricsfile, pyfunc, tracking
 from rnnlab import params as P
 from rnnlab.classification import labels_of, test_report
 from rnnlab.entry import run_stage
@@ -50,7 +50,15 @@ def _track(task, name, config, cfg, seed, trained, report, corpus, model_dir, pl
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(model_dir))},
         artifacts=[plots / "confusion.png", plots / "curves.png", layout.metrics(task, name)],
-        model_dir=model_dir)
+        log_model=lambda: pyfunc.log_text_classifier(f"{task}-{name}", model_dir, _examples(task)),
+        trained=model_dir, data=layout.prepared(task))
+
+
+def _examples(task: str) -> list[str]:
+    """Three test texts, the logged model's input example."""
+    import pandas as pd
+
+    return pd.read_csv(layout.prepared(task) / "test.csv", keep_default_na=False, nrows=3)["text"].tolist()
 
 
 if __name__ == "__main__":

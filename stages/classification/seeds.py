@@ -52,7 +52,7 @@ def _track(task: str, run_name: str, seed: int, tr, summary: dict) -> None:
         history=tr.result.history, metrics={f"test_{k}": v for k, v in summary.items()},
         tags={"task": task, "variant": tr.config["variant"], "embedding": tr.config["embedding"],
               "input_mode": tr.config["input_mode"], "seed_sweep": "true"},
-        artifacts=[], model_dir=None)
+        artifacts=[])
 
 
 if __name__ == "__main__":

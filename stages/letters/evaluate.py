@@ -82,8 +82,7 @@ def _track(task, name, config, seed, trained, metrics, model_dir, plots) -> None
               "corpus": metrics["corpus"], "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(model_dir))},
         artifacts=[plots / "author_confusion.png", plots / "lang_confusion.png", plots / "curves.png",
-                   layout.metrics(task, name)],
-        model_dir=None)
+                   layout.metrics(task, name)], trained=model_dir, data=layout.prepared(task))
 
 
 if __name__ == "__main__":

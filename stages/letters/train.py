@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from rnnlab import atomic, device, layout, training
+from rnnlab import atomic, device, layout, tracking, training
 from rnnlab import letters as L
 from rnnlab import params as P
 from rnnlab.entry import run_stage
@@ -45,20 +45,22 @@ def run(task: str, kind: str, variant: str) -> None:
     inputs += [layout.prepared(task) / f"{s}.csv" for s in ("train", "val")]
     resume = training.resume_path(task, name, {"seed": params.seed, "train": t.model_dump(), "run": name,
                                   "authors": authors, "langs": langs}, inputs)
-    result = L.fit(model, train, val, lr=t.lr, batch_size=t.batch, max_epochs=t.max_epochs, patience=t.patience,
-                   seed=params.seed, resume=resume, desc=f"letters/{name}")
-    config = {"kind": "letters", "task": task, "feature": kind, "variant": variant, "finetuned": kind == "finetuned",
-              "input_dim": int(input_dim), "vocab_size": int(vocab_size), "authors": authors, "langs": langs,
-              "hidden": t.hidden, "dropout": t.dropout, "max_len": max_len if kind == "finetuned" else 1,
-              "input_mode": cfg.finetuned.input if kind == "finetuned" else "padded"}
-    with atomic.output_dir(layout.model_dir(task, name)) as out:
-        L.save_model(model, config, out)
-        if kind == "finetuned":
-            atomic.write_bytes(out / "vocab.json", (L.features_dir(task, kind) / "vocab.json").read_bytes())
-        atomic.write_json(out / "train.json", {
-            "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "parameters": count_parameters(model), "lr": t.lr, "batch": t.batch, "max_epochs": t.max_epochs,
-            "patience": t.patience})
+    with tracking.training_run(task, name, {"seed": params.seed, "run": name, **t.model_dump()}, layout.prepared(task)) as live:
+        result = L.fit(model, train, val, lr=t.lr, batch_size=t.batch, max_epochs=t.max_epochs, patience=t.patience,
+                       seed=params.seed, resume=resume, desc=f"letters/{name}")
+        config = {"kind": "letters", "task": task, "feature": kind, "variant": variant, "finetuned": kind == "finetuned",
+                  "input_dim": int(input_dim), "vocab_size": int(vocab_size), "authors": authors, "langs": langs,
+                  "hidden": t.hidden, "dropout": t.dropout, "max_len": max_len if kind == "finetuned" else 1,
+                  "input_mode": cfg.finetuned.input if kind == "finetuned" else "padded"}
+        with atomic.output_dir(layout.model_dir(task, name)) as out:
+            L.save_model(model, config, out)
+            if kind == "finetuned":
+                atomic.write_bytes(out / "vocab.json", (L.features_dir(task, kind) / "vocab.json").read_bytes())
+            atomic.write_json(out / "train.json", {
+                "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                "parameters": count_parameters(model), "lr": t.lr, "batch": t.batch, "max_epochs": t.max_epochs,
+                "patience": t.patience})
+        live.trained(layout.model_dir(task, name))
     atomic.write_json(layout.timing(task, name), training.timing(result))
     resume.unlink(missing_ok=True)
     print(f"letters/{name}: best epoch {result.best_epoch} of {len(result.history)}, "

@@ -71,7 +71,8 @@ def _track(task, variant, config, cfg, seed, trained, report, info, plots, metri
         tags={"task": task, "variant": variant, "encoder": config["encoder"], "corpus": info["corpus"],
               "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task))),
               "dvc_model_md5": tracking.dvc_hash(str(layout.model_dir(task, variant)))},
-        artifacts=[plots / "confusion.png", plots / "curves.png", metrics_path], model_dir=None)
+        artifacts=[plots / "confusion.png", plots / "curves.png", metrics_path],
+        trained=layout.model_dir(task, variant), data=layout.prepared(task))
 
 
 if __name__ == "__main__":

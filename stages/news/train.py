@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab import atomic, device, layout, news, sbert, training
+from rnnlab import atomic, device, layout, news, sbert, tracking, training
 from rnnlab import params as P
 from rnnlab.batching import bucketed_order
 from rnnlab.entry import run_stage
@@ -125,63 +125,65 @@ def run(task: str, variant: str) -> None:
     run_settings = {"seed": params.seed, "variant": variant, "news": cfg.model_dump()}
     desc, extra, clock = f"{task}/{variant}", {}, {}
 
-    if variant == "frozen":
-        model = device.to(news.Head(x["train"].shape[1], len(labels), **news.head_settings(cfg)))
-        resume = training.resume_path(task, variant, run_settings, inputs)
-        result = fit_head(model, x, y, cfg, params.seed, resume, desc)
-        input_dim, max_epochs = int(x["train"].shape[1]), cfg.max_epochs
-    else:
-        ft = cfg.finetune
-        encoder_dir = layout.raw(cfg.encoder)
-        model = device.to(news.FineTuned(encoder_dir, len(labels), news.head_settings(cfg), ft.layers, cfg.max_tokens))
-        input_dim, max_epochs = model.sbert.dim, ft.max_epochs
-        resume = training.resume_path(task, variant, run_settings, inputs + [encoder_dir / "model.safetensors"])
-        warm = None
-        if ft.warm_start:  # the head first learns on the frozen vectors, so fine-tuning starts from a working classifier
-            t0 = time.perf_counter()
-            w = fit_head(model.head, x, y, cfg, params.seed, None, f"{desc}: head warm start")
-            best = w.history[w.best_epoch - 1]
-            extra["warm_start"] = {"best_epoch": w.best_epoch, "epochs_run": len(w.history),
-                                   "val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"]}
-            clock["warm_start_seconds"] = round(time.perf_counter() - t0, 1)
-            warm = copy.deepcopy(model.state_dict())
-        ids = {s: model.sbert.token_ids(df["text"].tolist()) for s, df in tables.items()}
-        lengths = [len(i) for i in ids["train"]]
-        cached = ft.layers is not None
-        if cached:
-            t0 = time.perf_counter()
-            states = {s: lower_states(model, ids[s], desc=f"{desc}: frozen layers ({s})") for s in ids}
-            clock["cache_seconds"] = round(time.perf_counter() - t0, 1)
-            print(f"{desc}: {model.frozen_layers} frozen layers run once over "
-                  f"{sum(len(v) for v in ids.values())} texts in {clock['cache_seconds']:.0f} s", flush=True)
-
-        def logits(split: str, rows: list[int]) -> torch.Tensor:
+    with tracking.training_run(task, variant, {"seed": params.seed, "run": variant, **cfg.model_dump()}, layout.prepared(task)) as live:
+        if variant == "frozen":
+            model = device.to(news.Head(x["train"].shape[1], len(labels), **news.head_settings(cfg)))
+            resume = training.resume_path(task, variant, run_settings, inputs)
+            result = fit_head(model, x, y, cfg, params.seed, resume, desc)
+            input_dim, max_epochs = int(x["train"].shape[1]), cfg.max_epochs
+        else:
+            ft = cfg.finetune
+            encoder_dir = layout.raw(cfg.encoder)
+            model = device.to(news.FineTuned(encoder_dir, len(labels), news.head_settings(cfg), ft.layers, cfg.max_tokens))
+            input_dim, max_epochs = model.sbert.dim, ft.max_epochs
+            resume = training.resume_path(task, variant, run_settings, inputs + [encoder_dir / "model.safetensors"])
+            warm = None
+            if ft.warm_start:  # the head first learns on the frozen vectors, so fine-tuning starts from a working classifier
+                t0 = time.perf_counter()
+                w = fit_head(model.head, x, y, cfg, params.seed, None, f"{desc}: head warm start")
+                best = w.history[w.best_epoch - 1]
+                extra["warm_start"] = {"best_epoch": w.best_epoch, "epochs_run": len(w.history),
+                                       "val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"]}
+                clock["warm_start_seconds"] = round(time.perf_counter() - t0, 1)
+                warm = copy.deepcopy(model.state_dict())
+            ids = {s: model.sbert.token_ids(df["text"].tolist()) for s, df in tables.items()}
+            lengths = [len(i) for i in ids["train"]]
+            cached = ft.layers is not None
             if cached:
-                return model.from_lower(*device.to(*pad_states([states[split][i] for i in rows])))
-            return model(*device.to(*sbert.pad([ids[split][i] for i in rows], model.sbert.tokenizer.pad_token_id or 0)))
+                t0 = time.perf_counter()
+                states = {s: lower_states(model, ids[s], desc=f"{desc}: frozen layers ({s})") for s in ids}
+                clock["cache_seconds"] = round(time.perf_counter() - t0, 1)
+                print(f"{desc}: {model.frozen_layers} frozen layers run once over "
+                      f"{sum(len(v) for v in ids.values())} texts in {clock['cache_seconds']:.0f} s", flush=True)
 
-        optimizer = training.adam([
-            {"params": [p for p in model.sbert.parameters() if p.requires_grad], "lr": ft.lr},
-            {"params": list(model.head.parameters()), "lr": ft.head_lr}], ft.lr)
-        val_order = sorted(range(len(ids["val"])), key=lambda i: (len(ids["val"][i]), i))
-        result = _fit(model, optimizer, logits, y, lambda g: bucketed_order(lengths, ft.batch, g), val_order,
-                      cfg, ft.max_epochs, torch.Generator().manual_seed(params.seed), resume, desc)
-        if warm is not None and extra["warm_start"]["val_loss"] <= min(r["val_loss"] for r in result.history):
-            print(f"{desc}: no fine-tuned epoch beat the warm-started head on validation loss; keeping that")
-            model.load_state_dict(warm)
-            result.best_epoch = 0
+            def logits(split: str, rows: list[int]) -> torch.Tensor:
+                if cached:
+                    return model.from_lower(*device.to(*pad_states([states[split][i] for i in rows])))
+                return model(*device.to(*sbert.pad([ids[split][i] for i in rows], model.sbert.tokenizer.pad_token_id or 0)))
 
-    config = {"kind": "news", "task": task, "variant": variant, "labels": labels, "encoder": cfg.encoder,
-              "encoder_source": _source(layout.raw(cfg.encoder)), "input_dim": input_dim,
-              "head": news.head_settings(cfg), "max_tokens": cfg.max_tokens,
-              "trainable_layers": cfg.finetune.layers if variant == "finetuned" else 0}
-    trainable = count_parameters(model)
-    with atomic.output_dir(layout.model_dir(task, variant)) as out:
-        news.save(model, config, out)
-        atomic.write_json(out / "train.json", {
-            "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "max_epochs": max_epochs, "parameters": trainable, "parameters_total": count_parameters(model, trainable_only=False),
-            "threads": torch.get_num_threads(), **extra})
+            optimizer = training.adam([
+                {"params": [p for p in model.sbert.parameters() if p.requires_grad], "lr": ft.lr},
+                {"params": list(model.head.parameters()), "lr": ft.head_lr}], ft.lr)
+            val_order = sorted(range(len(ids["val"])), key=lambda i: (len(ids["val"][i]), i))
+            result = _fit(model, optimizer, logits, y, lambda g: bucketed_order(lengths, ft.batch, g), val_order,
+                          cfg, ft.max_epochs, torch.Generator().manual_seed(params.seed), resume, desc)
+            if warm is not None and extra["warm_start"]["val_loss"] <= min(r["val_loss"] for r in result.history):
+                print(f"{desc}: no fine-tuned epoch beat the warm-started head on validation loss; keeping that")
+                model.load_state_dict(warm)
+                result.best_epoch = 0
+
+        config = {"kind": "news", "task": task, "variant": variant, "labels": labels, "encoder": cfg.encoder,
+                  "encoder_source": _source(layout.raw(cfg.encoder)), "input_dim": input_dim,
+                  "head": news.head_settings(cfg), "max_tokens": cfg.max_tokens,
+                  "trainable_layers": cfg.finetune.layers if variant == "finetuned" else 0}
+        trainable = count_parameters(model)
+        with atomic.output_dir(layout.model_dir(task, variant)) as out:
+            news.save(model, config, out)
+            atomic.write_json(out / "train.json", {
+                "history": result.history, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                "max_epochs": max_epochs, "parameters": trainable, "parameters_total": count_parameters(model, trainable_only=False),
+                "threads": torch.get_num_threads(), **extra})
+        live.trained(layout.model_dir(task, variant))
     atomic.write_json(layout.timing(task, variant), training.timing(
         result, rows_per_s=round(result.tokens_per_s, 1), wall_seconds=round(time.perf_counter() - wall0, 1), **clock))
     resume.unlink(missing_ok=True)
