@@ -357,6 +357,10 @@ def main(argv: list[str] | None = None) -> None:
     except RnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C, or `kill` of `rnnlab repro`: its stages are stopped, finished ones kept
+        print(f"stopped: rnnlab {getattr(args, 'command', '')}".rstrip() + " was interrupted; what finished is kept "
+              "(for repro: in DVC's cache and dvc.lock; run it again to go on)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,12 @@ def experiment_id(name: str) -> str:
 
     experiment = mlflow.set_experiment(name)
     if experiment.tags.get(KIND_TAG) != KIND:  # else the UI opens it on the GenAI overview
-        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
+        client = mlflow.MlflowClient()
+        try:
+            client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
+        except Exception:  # noqa: BLE001 - another process set it at the same moment: fine if it is there
+            if client.get_experiment(experiment.experiment_id).tags.get(KIND_TAG) != KIND:
+                raise
     return experiment.experiment_id
 
 

@@ -242,11 +242,37 @@ def test_ctrl_c_stops_every_stage_process(project):
         running = stage_processes(project)
     assert set(running.values()) == {"left", "right"}, f"two stages should be running: {running}"
     proc.send_signal(2)
-    out, _ = proc.communicate(timeout=30)
+    try:
+        out, _ = proc.communicate(timeout=120)  # seconds, not minutes: its stages would run for 120 s
+    except subprocess.TimeoutExpired:  # seen once under a full suite on 2 cores: say where it stood
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"the runner did not stop after SIGINT; stages still running: {stage_processes(project)}; "
+                    f"it printed: {out[-3000:]}")
     assert proc.returncode != 0 and "KeyboardInterrupt" in out
     time.sleep(0.5)
     assert stage_processes(project) == {}
     assert not (project / "dvc.lock").exists()
+
+
+def test_a_killed_rnnlab_repro_says_so_in_one_line(project):
+    """`kill` of `rnnlab repro` (SIGTERM, as from a job control or a scheduler): its stages stop, and it
+    says so in one line with exit 130, not a KeyboardInterrupt traceback."""
+    stages = {name: {**stage, "cmd": stage["cmd"].replace(" 1.0", " 120")} for name, stage in DVC_YAML["stages"].items()}
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    rnnlab = str(Path(sys.executable).parent / "rnnlab")
+    proc = subprocess.Popen([rnnlab, "repro", "--jobs", "2"], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(stage_processes(project)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(stage_processes(project)) == 2
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("stopped: rnnlab repro was interrupted")
+    time.sleep(0.5)
+    assert stage_processes(project) == {}
 
 
 def stage_processes(project: Path) -> dict[int, str]:

@@ -15,7 +15,7 @@ def _log_one(uri: str, barrier, index: int) -> None:
 
     tracking.configure()
     for experiment in EXPERIMENTS:
-        barrier.wait()  # all processes create the experiment at the same moment
+        barrier.wait(timeout=120)  # all processes create the experiment at the same moment
         tracking.log_run(experiment=experiment, run_name=f"{experiment}/{index}", params={"i": index}, history=[],
                          metrics={"m": index}, tags={}, artifacts=[])
 
