@@ -158,7 +158,8 @@ def _log_model(run_id: str, model_dir: Path):
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         artifacts["encoder_dir"] = str(news.encoder_dir(config))
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(name=f"{model_dir.parent.name}-{model_dir.name}-served", python_model=str(CODE["served"]), artifacts=artifacts,
+        info = mlflow.pyfunc.log_model(name=f"{model_dir.parent.name}-{model_dir.name}-served",
+                                       python_model=str(CODE["served"]), artifacts=artifacts,
                                        code_paths=[str(Path(rnnlab.__file__).parent)],
                                        pip_requirements=PIP_REQUIREMENTS)
     return info

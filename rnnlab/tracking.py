@@ -32,6 +32,11 @@ import yaml
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: dvc.lock runs to megabytes
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+# what makes results: a change elsewhere (dvc.lock, metrics, pages the stages rewrite) is not "dirty" code
+CODE_PATHS = ("rnnlab", "stages", "pipelines", "params.yaml", "dvc.yaml", "catalog.yaml", "pyproject.toml")
+# what a logged model needs beside rnnlab's own code (rnnlab.registry adds the news encoder's)
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"]
 
 
 def configure() -> str:
@@ -151,11 +156,6 @@ def experiment_id(name: str) -> str:
     return experiment.experiment_id
 
 
-KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
-# what makes results: a change elsewhere (dvc.lock, metrics, pages the stages rewrite) is not "dirty" code
-CODE_PATHS = ("rnnlab", "stages", "pipelines", "params.yaml", "dvc.yaml", "catalog.yaml", "pyproject.toml")
-
-
 def git_commit() -> str:
     """HEAD, with "-dirty" when the code or configuration differs from it. The stages themselves rewrite
     dvc.lock, metrics and result pages before they log, so those never count."""
@@ -249,15 +249,18 @@ def epoch_done(row: dict, desc: str = "") -> None:
 
 
 @contextlib.contextmanager
-def training_run(task: str, run: str, params: dict, data: Path):
-    """The MLflow run of the model `task/run`, open while its stage trains it.
+def training_run(task: str, run: str, seed: int, settings: dict):
+    """The MLflow run of the model `task/run`, open while its stage trains it on data/prepared/<task>;
+    its params are the seed and the (nested) settings.
 
     Every call goes through one background thread, so neither importing MLflow nor a slow
     server holds training up, and a tracking failure costs one warning line: the evaluate stage
     logs a new run then. Leave the block with live.trained(model_dir) called; an exception marks
     the run FAILED."""
     global _live
-    live = _live = LiveRun(task, run, params, data)
+    from rnnlab import layout
+
+    live = _live = LiveRun(task, run, {"seed": seed, "run": run, **settings}, layout.prepared(task))
     try:
         yield live
     except BaseException:
@@ -374,8 +377,8 @@ def _log_run(*, experiment: str, run_name: str, params: dict, history: list[dict
 
     exp = experiment_id(experiment)
     found = _training_run(exp, run_name, trained)
-    with mlflow.start_run(run_id=found.info.run_id) if found else \
-            mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
+    opened = mlflow.start_run(run_id=found.info.run_id) if found else mlflow.start_run(experiment_id=exp, run_name=run_name)
+    with opened as run:
         mlflow.set_tags({"git_commit": git_commit(), **dvc_experiment_tags(), **tags})
         logged = found.data.params if found else {}
         mlflow.log_params({k: v for k, v in params.items() if k not in logged})
@@ -401,9 +404,6 @@ def _training_run(experiment: str, run_name: str, trained: Path | None):
                                              filter_string=f"tags.mlflow.runName = '{run_name}' and "
                                                            f"tags.{MODEL_TAG} = '{digest(trained)}'")
     return runs[0] if runs else None
-
-
-PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==3.1.1", "pyyaml==6.0.3", "tqdm==4.70.1"]
 
 
 def log_sweep(sweep: str, description: dict, rows: list[dict], metric_keys: list[str]) -> str:

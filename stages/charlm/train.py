@@ -17,7 +17,7 @@ def run(task: str, variant: str) -> None:
     vocab, text = charlm.load_texts(task, ("train", "val"))
     d = layout.prepared(task)
     inputs = [d / "train.txt", d / "val.txt", d / "chars.json"]
-    with tracking.training_run(task, variant, {"seed": params.seed, "run": variant, **cfg.model_dump()}, layout.prepared(task)) as live:
+    with tracking.training_run(task, variant, params.seed, cfg.model_dump()) as live:
         if variant == "deck":
             c = cfg.deck
             config = {"kind": "charlm", "cell": "lstm", "hidden": c.hidden, "layers": 1, "embed_dim": None, "dropout": 0.0,

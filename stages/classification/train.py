@@ -14,7 +14,9 @@ from rnnlab.models import count_parameters
 def run(task: str, variant: str, kind: str, input_mode: str) -> None:
     params = P.load()
     name = layout.run_name(variant, kind, input_mode)
-    with tracking.training_run(task, name, _logged_params(params, task, name), layout.prepared(task)) as live:
+    cfg = P.task(params, task)
+    settings = {"max_len": cfg.max_len, "train": cfg.train.model_dump(), "embeddings": {"freeze": cfg.embeddings.freeze}}
+    with tracking.training_run(task, name, params.seed, settings) as live:
         tr = train_model(task, variant, kind, input_mode, params.seed)
         r = tr.result
         with atomic.output_dir(layout.model_dir(task, name)) as out:
@@ -27,12 +29,6 @@ def run(task: str, variant: str, kind: str, input_mode: str) -> None:
     tr.resume.unlink(missing_ok=True)  # only now: a failed save reruns from the last epoch
     print(f"{task}/{name}: best epoch {r.best_epoch} of {len(r.history)}, "
           f"{r.tokens_per_s:,.0f} tokens/s, {count_parameters(tr.model):,} trainable parameters")
-
-
-def _logged_params(params, task: str, name: str) -> dict:
-    cfg = P.task(params, task)
-    return {"seed": params.seed, "run": name, "max_len": cfg.max_len, "train": cfg.train.model_dump(),
-            "embeddings": {"freeze": cfg.embeddings.freeze}}
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def run(task: str, kind: str, variant: str) -> None:
     inputs += [layout.prepared(task) / f"{s}.csv" for s in ("train", "val")]
     resume = training.resume_path(task, name, {"seed": params.seed, "train": t.model_dump(), "run": name,
                                   "authors": authors, "langs": langs}, inputs)
-    with tracking.training_run(task, name, {"seed": params.seed, "run": name, **t.model_dump()}, layout.prepared(task)) as live:
+    with tracking.training_run(task, name, params.seed, t.model_dump()) as live:
         result = L.fit(model, train, val, lr=t.lr, batch_size=t.batch, max_epochs=t.max_epochs, patience=t.patience,
                        seed=params.seed, resume=resume, desc=f"letters/{name}")
         config = {"kind": "letters", "task": task, "feature": kind, "variant": variant, "finetuned": kind == "finetuned",

@@ -125,7 +125,7 @@ def run(task: str, variant: str) -> None:
     run_settings = {"seed": params.seed, "variant": variant, "news": cfg.model_dump()}
     desc, extra, clock = f"{task}/{variant}", {}, {}
 
-    with tracking.training_run(task, variant, {"seed": params.seed, "run": variant, **cfg.model_dump()}, layout.prepared(task)) as live:
+    with tracking.training_run(task, variant, params.seed, cfg.model_dump()) as live:
         if variant == "frozen":
             model = device.to(news.Head(x["train"].shape[1], len(labels), **news.head_settings(cfg)))
             resume = training.resume_path(task, variant, run_settings, inputs)
