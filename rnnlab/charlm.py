@@ -18,6 +18,7 @@ from rnnlab import device
 from rnnlab.models import CELLS
 
 UNK = "\ufffd"  # stands for characters the training text never showed
+PROSE = "prose.txt"  # in a task's prepared data: the text the `pretrained` model reads first
 
 
 class CharVocab:

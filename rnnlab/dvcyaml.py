@@ -149,12 +149,14 @@ def _present(raw: dict, dotted: str) -> str:
     return dotted
 
 
-def _params_present(stage: dict, raw: dict) -> dict:
-    """Each params key replaced by what params.yaml has (_present), without repeats or keys inside another."""
+def _params_present(stage: dict, params: P.Params, raw: dict) -> dict:
+    """Each params key replaced by what params.yaml has (_present), without repeats or keys inside another.
+    A key params.yaml lacks whose default is None (an optional section left out) is dropped: nothing to depend on."""
     body = stage.get("do", stage)
     if "params" not in body:
         return stage
-    keys = [_present(raw, k) if isinstance(k, str) else k for k in body["params"]]
+    unset = lambda k: _present(raw, k) != k and k.startswith("tasks.") and _lookup(params, k) is None  # noqa: E731
+    keys = [_present(raw, k) if isinstance(k, str) else k for k in body["params"] if not (isinstance(k, str) and unset(k))]
     names = {k for k in keys if isinstance(k, str)}
     inside = lambda k: any(k.startswith(o + ".") for o in names)  # noqa: E731 - an ancestor is listed
     kept = [k for k in keys if not isinstance(k, str) or (k and not inside(k))]
@@ -226,7 +228,7 @@ def render(params: P.Params | None = None) -> str:
                   for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_compute(_with_code(_params_present(_defaults_literal(v, params, raw), raw)), raw)
+    stages = {k: _with_compute(_with_code(_params_present(_defaults_literal(v, params, raw), params, raw)), raw)
               for k, v in stages.items()}
     return HEADER + yaml.safe_dump({"stages": stages, "plots": _curves(params)}, sort_keys=False,
                                    allow_unicode=True, width=120)

@@ -179,15 +179,35 @@ class Generate(_Strict):
     prompts: list[str] = Field(min_length=1)
 
 
+class PretrainLM(_Strict):
+    """The `pretrained` model: a stream LSTM that reads prose of the same language before the task's text."""
+    corpus: CatalogName               # a corpus in catalog.yaml ...
+    label: str | None = None          # ... and the rows of it with this label (None: all of them)
+    max_chars: PosInt | None = None   # the first N characters only (quick runs and tests)
+    hidden: Width = 256
+    layers: Depth = 2
+    epochs: PosInt = 5                # over the prose, all of them (validation bits/char is still logged)
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
+    batch: Batch = 32
+    finetune_lr: Annotated[float, Field(gt=0, le=1)] = 1e-3  # then the task's text, with `stream`'s other settings
+
+
 class PoetryTask(_Task):
     kind: Literal["charlm"]
     corpus: CatalogName
     val_poems: PosInt = 4
     test_poems: PosInt = 4
-    models: list[Literal["lstm", "gru", "rnn", "deck"]] = Field(min_length=1)
+    models: list[Literal["lstm", "gru", "rnn", "deck", "pretrained"]] = Field(min_length=1)
     stream: StreamLM = StreamLM()
     deck: WindowLM = WindowLM()
+    pretrain: PretrainLM | None = None
     generate: Generate
+
+    @model_validator(mode="after")
+    def _pretraining_named(self):
+        if ("pretrained" in self.models) != (self.pretrain is not None):
+            raise ValueError("the pretrained model and `pretrain:` (its prose corpus) go together: set both or neither")
+        return self
 
 
 class LettersCorpora(_Strict):

@@ -43,8 +43,9 @@ def small_params(params: dict) -> dict:
     letters["static"].update(max_epochs=2)
     letters["finetuned"].update(max_epochs=1)
     poetry = tasks["poetry"]
-    poetry.update(models=["lstm"])  # the deck's window model is covered by tests/test_charlm.py
+    poetry.update(models=["lstm", "pretrained"])  # the deck's window model is covered by tests/test_charlm.py
     poetry["stream"].update(max_epochs=2, hidden=32)
+    poetry["pretrain"].update(hidden=16, layers=2, epochs=1, max_chars=20_000)
     poetry["generate"].update(length=40, temperatures=[0.5])
     return params
 

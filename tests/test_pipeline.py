@@ -69,7 +69,26 @@ def test_every_stage_wrote_its_outputs(project):
     poetry = json.loads((path / "metrics/poetry/lstm.json").read_text())
     assert poetry["corpus"] == "leopardi_canti" and 1 < poetry["test_bpc"] < 7
     assert "Ognuno sta solo sul cuor della terra" in (path / "results/poetry-samples/lstm.md").read_text()
-    assert "| lstm: LSTM(128)" in (path / "results/poetry.md").read_text()
+    assert "| lstm: LSTM(32), every next character" in (path / "results/poetry.md").read_text()  # small params' width
+
+
+def test_the_pretrained_poetry_model_reads_the_prose_then_the_poems(project):
+    path, _, _ = project
+    split = json.loads((path / "metrics/poetry/split.json").read_text())
+    assert split["prose_corpus"] == "gutenberg_letter_authors" and split["prose_chars"] == 20_000
+    prose = (path / "data/prepared/poetry/prose.txt").read_text()
+    assert "Renzo" in prose  # Manzoni's novel (its preface names the hero) ...
+    test = (path / "data/prepared/poetry/test.txt").read_text()
+    assert not [line for line in test.splitlines() if len(line) > 30 and line in prose]  # ... never the held-out poems
+    trained = json.loads((path / "models/poetry/pretrained/train.json").read_text())
+    assert [h["epoch"] for h in trained["prose_history"]] == [1] and trained["prose_chars"] == 20_000
+    assert trained["history"][0]["val_bpc"] < trained["prose_history"][0]["val_bpc"]  # the poems' own epochs help
+    config = json.loads((path / "models/poetry/pretrained/config.json").read_text())
+    assert (config["cell"], config["hidden"], config["layers"], config["variant"]) == ("lstm", 16, 2, "pretrained")
+    assert 1 < json.loads((path / "metrics/poetry/pretrained.json").read_text())["test_bpc"] < 7
+    row = ("| pretrained: LSTM(16) x 2 layers, 1 epoch over 20,000 characters of gutenberg_letter_authors "
+           "(Alessandro Manzoni), then the poems at lr 0.001 |")
+    assert row in (path / "results/poetry.md").read_text()
 
 
 def test_sentiment_tables_and_attribution_pages(project):

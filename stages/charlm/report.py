@@ -12,18 +12,28 @@ from rnnlab.entry import run_stage
 
 DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
 TEMPLATE = Path(__file__).with_name("report.md")
-DESCRIBE = {"lstm": "LSTM(128), every next character, TBPTT", "gru": "GRU(128), every next character, TBPTT",
-            "rnn": "Elman RNN(128), every next character, TBPTT",
-            "deck": "the deck's formulation: LSTM(128), 40-char one-hot windows, one target each"}
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "Elman RNN"}
 
 
-def _results_table(task: str, cfg) -> list[str]:
+def _describe(variant: str, cfg, split: dict) -> str:
+    """What a variant is, from the settings it was trained with."""
+    if variant == "deck":
+        return f"the deck's formulation: LSTM({cfg.deck.hidden}), {cfg.deck.window}-char one-hot windows, one target each"
+    if variant != "pretrained":
+        return f"{CELL_NAMES[variant]}({cfg.stream.hidden}), every next character, TBPTT"
+    p = cfg.pretrain
+    return (f"LSTM({p.hidden}) x {p.layers} layers, {p.epochs} epoch{'s' * (p.epochs > 1)} over "
+            f"{split['prose_chars']:,} characters of {split['prose_corpus']}{f' ({p.label})' if p.label else ''}, "
+            f"then the poems at lr {p.finetune_lr:g}")
+
+
+def _results_table(task: str, cfg, split: dict) -> list[str]:
     lines = ["| model | test bits/char | best val bits/char | parameters | best / run epochs | train s | chars/s |",
              "|---|---|---|---|---|---|---|"]
     for variant in cfg.models:
         m = metricsfile.read(layout.metrics(task, variant))
         t = metricsfile.trained(task, variant)
-        lines.append(f"| {variant}: {DESCRIBE[variant]} | {m['test_bpc']:.3f} | {m['val_bpc']:.3f} | "
+        lines.append(f"| {variant}: {_describe(variant, cfg, split)} | {m['test_bpc']:.3f} | {m['val_bpc']:.3f} | "
                      f"{t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | "
                      f"{t['tokens_per_s']:,.0f} |")
     return lines
@@ -49,7 +59,7 @@ def run(task: str) -> None:
     text = reports.render(TEMPLATE, task=task, corpus=split["corpus"], train_chars=f"{split['train_chars']:,}",
                           val_chars=f"{split['val_chars']:,}", test_chars=f"{split['test_chars']:,}",
                           test_poems=", ".join(split["test_poems"]), chars=split["chars"],
-                          results_table="\n".join(_results_table(task, cfg)), deck_max_epochs=cfg.deck.max_epochs,
+                          results_table="\n".join(_results_table(task, cfg, split)), deck_max_epochs=cfg.deck.max_epochs,
                           samples="\n".join(_samples(task, cfg, params.seed)).rstrip("\n"))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)
