@@ -76,14 +76,16 @@ def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str
 
 
 def _load_seconds(root: Path) -> dict[str, float]:
-    for path in (root / SECONDS_FILE, root / COMMITTED_SECONDS):
+    """Each stage's last measured seconds: this machine's, else the committed ones (a fresh clone, or a
+    stage this machine has not run yet), else none (the plan's order)."""
+    seconds: dict[str, float] = {}
+    for path in (root / COMMITTED_SECONDS, root / SECONDS_FILE):
         try:
             saved = json.loads(path.read_text())
-            if isinstance(saved, dict):
-                return {k: float(v) for k, v in saved.items()}
-        except (OSError, ValueError, TypeError):  # none yet, or not ours: the next, else the plan's order
+            seconds.update({k: float(v) for k, v in saved.items()} if isinstance(saved, dict) else {})
+        except (OSError, ValueError, TypeError, AttributeError):  # none yet, or not ours
             continue
-    return {}
+    return seconds
 
 
 def default_jobs() -> int:

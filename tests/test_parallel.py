@@ -190,6 +190,20 @@ def test_a_fresh_clone_orders_by_the_committed_times_until_it_has_its_own(projec
     assert json.loads((project / parallel.SECONDS_FILE).read_text())["left"] < 60  # this run's own times now
 
 
+def test_a_stage_this_machine_has_not_timed_is_ordered_by_its_committed_time(project):
+    """This machine timed only some stages (a partial run): the others keep their committed times, so a
+    long chain new to it does not wait until the end."""
+    stages = DVC_YAML["stages"]
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"alone": stages["alone"], **stages}}, sort_keys=False))
+    for path, times in ((parallel.COMMITTED_SECONDS, {"left": 60.0, "right": 60.0}),
+                        (parallel.SECONDS_FILE, {"alone": 1.0, "join": 1.0})):
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(json.dumps(times))
+    parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    first = spans(project)
+    assert first["alone"][0] > max(first["left"][0], first["right"][0]), first
+
+
 def test_a_stage_that_needs_two_threads_is_not_starved_by_one_thread_stages(tmp_path):
     """2 jobs; `wide` needs both threads and comes second in the order, after a 1-thread stage that
     starts at once. The 1-thread stages after it wait until it got its two threads, rather than taking
