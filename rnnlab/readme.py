@@ -1,5 +1,6 @@
 """The README's summary table: each task's headline numbers from metrics/<task>.json (written by its
-report stage) and its registered champion, between the `<!-- summary -->` markers.
+report stage), its registered champion and what its stages cost (the committed stage times of the
+last full run), between the `<!-- summary -->` markers.
 
 Run `python -m rnnlab.readme` after `dvc repro`; tests/test_readme.py fails while the README shows
 other numbers than metrics/ and results/champions/.
@@ -11,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from rnnlab import kinds, layout, metricsfile, reports
+from rnnlab import kinds, layout, metricsfile, parallel, reports
 
 README = Path("README.md")
 BLOCK = re.compile(r"(<!-- summary -->\n).*?(<!-- /summary -->)", re.S)
@@ -26,10 +27,20 @@ def _champions() -> dict[str, str]:
     return out
 
 
+def _stage_minutes() -> dict[str, float]:
+    """Stage -> minutes, as the last full run measured them (what `rnnlab repro` orders by on a fresh clone)."""
+    path = parallel.COMMITTED_SECONDS
+    return {k: v / 60 for k, v in json.loads(path.read_text(encoding="utf-8")).items()} if path.is_file() else {}
+
+
+def _task_minutes(minutes: dict[str, float], task: str) -> float:
+    return sum(m for stage, m in minutes.items() if stage.startswith(f"{task}_") or stage == f"register@{task}")
+
+
 def table() -> str:
-    champions = _champions()
-    lines = ["| task | headline numbers (best variant) | champion in the registry | full results |",
-             "|---|---|---|---|"]
+    champions, minutes = _champions(), _stage_minutes()
+    lines = ["| task | headline numbers (best variant) | champion in the registry | stage time | full results |",
+             "|---|---|---|---|---|"]
     for name, t in kinds.trained_tasks().items():
         path = layout.summary(name)
         if not path.is_file():
@@ -38,8 +49,12 @@ def table() -> str:
         numbers = " · ".join(f"{heading} {summary[reports._summary_key(key)]:.4f}"
                              for heading, key in t.columns.items() if reports._summary_key(key) in summary)
         page = layout.RESULTS / f"{name}.md"
-        lines.append(f"| {t.title} (`{name}`) | {numbers} | {champions.get(name, '—')} | [{page}]({page}) |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {t.title} (`{name}`) | {numbers} | {champions.get(name, '—')} | "
+                     f"{_task_minutes(minutes, name):.0f} min | [{page}]({page}) |")
+    total = (f"\nStage time: a task's stages one after another, as the last full run timed them "
+             f"({sum(minutes.values()):.0f} min for all {len(minutes)} stages, `{parallel.COMMITTED_SECONDS}`); "
+             f"`rnnlab repro` runs independent stages side by side.\n")
+    return "\n".join(lines) + "\n" + (total if minutes else "")
 
 
 def render(readme: str) -> str:
