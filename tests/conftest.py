@@ -89,3 +89,20 @@ def pytest_collection_modifyitems(items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each module keeps its own order
+
+
+def _cpu() -> str:
+    """The host's CPU model and vector width, as the kernels see it (the golden bits are checked per host)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    width = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{model}, {width}, {os.cpu_count()} cores"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Last lines of every run: which CPU the golden bits passed (or failed) on; CI shows only the tail."""
+    outcomes = {outcome: sum("test_golden.py" in getattr(r, "nodeid", "") for r in terminalreporter.stats.get(outcome, []))
+                for outcome in ("passed", "failed")}
+    if any(outcomes.values()):
+        terminalreporter.write_line(f"golden bits on {_cpu()}: {outcomes['passed']} passed, {outcomes['failed']} failed")

@@ -141,7 +141,7 @@ def test_dvc_metrics_show_lists_a_few_headline_numbers_per_task_and_plots_overla
 def test_dvc_plots_show_renders_offline_with_vega_inline(project, tmp_path):
     import shutil
 
-    from test_prefect_server import CHROMIUM, chromium
+    from browser import browser
 
     path, env, _ = project
     if shutil.which("npm") is None:
@@ -154,13 +154,12 @@ def test_dvc_plots_show_renders_offline_with_vega_inline(project, tmp_path):
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "dvc_plots"], path, env)
     page = (path / "dvc_plots/index.html").read_text()
     assert 'src="https://cdn.jsdelivr' not in page and "/* vega-embed@" in page and "SMS spam: val loss" in page
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
     # no network at all: the charts draw from the inline scripts alone (an SVG or canvas per chart)
-    dom = chromium((path / "dvc_plots/index.html").as_uri(), ["--dump-dom", "--proxy-server=127.0.0.1:9"],
-                   tmp_path / "chromium")
-    assert dom.count('class="marks"') >= len(trained(path)) * 2, dom[:2000]
-    chromium((path / "dvc_plots/index.html").as_uri(), ["--screenshot=" + str(tmp_path / "plots.png")], tmp_path / "c2")
+    charts = len(trained(path)) * 2
+    with browser("--proxy-server=127.0.0.1:9") as chromium, chromium.open((path / "dvc_plots/index.html").as_uri()) as tab:
+        dom = tab.wait_until(lambda dom: dom.count('class="marks"') >= charts, timeout=60)
+        assert dom.count('class="marks"') >= charts, dom[:2000]
+        tab.screenshot(tmp_path / "plots.png")
 
 
 def test_second_repro_runs_nothing(project):
@@ -233,7 +232,7 @@ def test_champions_answer_from_the_registry_with_nothing_else(project, tmp_path)
 def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(project, tmp_path):
     import re
 
-    from test_prefect_server import CHROMIUM, chromium
+    from browser import browser
     from tracking_fixtures import mlflow_server
 
     path, env, _ = project
@@ -255,22 +254,20 @@ def test_comparison_page_links_every_row_to_its_run_and_mlflow_compares_them(pro
         best = json.loads((path / "results/champions/sms.json").read_text())["best_variant"]
         assert f"<tr><td>{best} <span" in page
 
-        if not CHROMIUM.exists():
-            pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
         # the page itself, plots first, sorted in the browser by its ranking column (#sort=1), lowest first
         page_url = (path / "results/compare.html").as_uri()
-        dom = chromium(page_url + "#sort=1", ["--dump-dom"], tmp_path / "chromium-page")
-        sms = dom.split('<section id="sms">', 1)[1].split("</section>", 1)[0]
-        assert sms.index("<img") < sms.index("<table")
-        shown = [float(v) for v in re.findall(r"<tr><td>[a-z0-9-]+(?: <span[^>]*>★</span>)?</td><td>([\d.]+)</td>", sms)]
-        assert len(shown) == len(runs()) and shown == sorted(shown), shown
-        chromium(page_url, ["--screenshot=" + str(tmp_path / "compare.png")], tmp_path / "chromium-shot")
-        assert (tmp_path / "compare.png").stat().st_size > 10_000
-        compare = re.search(r'href="([^"]+compare-runs[^"]+)"', page)[1].replace("&amp;", "&")
-        for attempt in range(3):  # the page fills itself from the API after loading: look again when busy
-            dom = chromium(compare, ["--dump-dom"], tmp_path / f"chromium-{attempt}")
-            if all(f"sms/{r}" in dom for r in runs()):
-                break
+        with browser() as chromium:
+            with chromium.open(page_url + "#sort=1") as tab:
+                dom = tab.wait_for('<section id="sms">')
+                tab.screenshot(tmp_path / "compare.png")
+            sms = dom.split('<section id="sms">', 1)[1].split("</section>", 1)[0]
+            assert sms.index("<img") < sms.index("<table")
+            shown = [float(v) for v in re.findall(r"<tr><td>[a-z0-9-]+(?: <span[^>]*>★</span>)?</td><td>([\d.]+)</td>", sms)]
+            assert len(shown) == len(runs()) and shown == sorted(shown), shown
+            assert (tmp_path / "compare.png").stat().st_size > 10_000
+            compare = re.search(r'href="([^"]+compare-runs[^"]+)"', page)[1].replace("&amp;", "&")
+            with chromium.open(compare) as tab:  # the page fills itself from the API after loading
+                dom = tab.wait_for(f"Comparing {len(runs())} Runs from 1 Experiment", *(f"sms/{r}" for r in runs()))
         assert f"Comparing {len(runs())} Runs from 1 Experiment" in dom
         assert all(f"sms/{r}" in dom for r in runs()) and "test_accuracy" in dom
 

@@ -105,23 +105,15 @@ def test_every_run_is_in_mlflow_with_its_code_and_data(project):
 def test_the_mlflow_ui_draws_each_models_epochs_as_curves(project, tmp_path):
     """The run page in a real browser: the curves logged epoch by epoch by the train stage are line charts
     (one per per-epoch metric); single values, like the test metrics, are bars."""
-    from test_prefect_server import CHROMIUM, CHROMIUM_FLAGS
+    from browser import browser
     from tracking_fixtures import mlflow_server
 
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (Debian package chromium; .ci/run installs it as root)")
     path, _, _ = project
     with sqlite3.connect(path / "mlflow.db") as db:
         run_id, experiment = db.execute("select run_uuid, experiment_id from runs where name = 'sms/lstm-glove-packed'").fetchone()
-    flags = [f for f in CHROMIUM_FLAGS if not f.startswith(("--window-size", "--virtual-time-budget"))]
-    with mlflow_server(f"sqlite:///{path / 'mlflow.db'}", tmp_path) as ui:
-        for attempt in range(3):  # Chromium's virtual clock can run out before a busy machine's server answers
-            dom = subprocess.run([str(CHROMIUM), *flags, "--window-size=1400,2600", "--virtual-time-budget=60000",
-                                  f"--user-data-dir={tmp_path / f'chromium{attempt}'}", "--dump-dom",
-                                  f"{ui}/#/experiments/{experiment}/runs/{run_id}/model-metrics"],
-                                 capture_output=True, text=True, timeout=240).stdout
-            if ">train_loss<" in dom:
-                break
+    with mlflow_server(f"sqlite:///{path / 'mlflow.db'}", tmp_path) as ui, browser(height=2600) as chromium:
+        with chromium.open(f"{ui}/#/experiments/{experiment}/runs/{run_id}/model-metrics") as page:
+            dom = page.wait_until(lambda dom: "sms/lstm-glove-packed" in dom and dom.count('class="js-line"') >= 3)
     (tmp_path / "run-page.html").write_text(dom)
     assert "sms/lstm-glove-packed" in dom and ">train_loss<" in dom, f"no charts drawn: {tmp_path / 'run-page.html'}"
     assert dom.count('class="js-line"') >= 3  # train_loss, train_accuracy, val_accuracy at least: curves
