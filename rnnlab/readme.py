@@ -19,11 +19,12 @@ BLOCK = re.compile(r"(<!-- summary -->\n).*?(<!-- /summary -->)", re.S)
 
 
 def _champions() -> dict[str, str]:
-    """Task (its folder) -> the variant registered as its champion."""
+    """Task (its folder) -> the variant registered as its champion, with the score that chose it: the
+    registry ranks the variants it can serve from text, which need not hold the best test row (letters)."""
     out = {}
     for path in sorted((layout.RESULTS / "champions").glob("*.json")):
         c = json.loads(path.read_text(encoding="utf-8"))
-        out[c["task"]] = c["best_variant"]
+        out[c["task"]] = f"{c['best_variant']} ({c['metric']} {c['score']:.4f})"
     return out
 
 
