@@ -12,6 +12,10 @@ So every rnnlab process (rnnlab/__init__.py calls pin_kernels before numpy or to
     Intel and non-Intel CPUs (its AVX2 branch falls back to AUTO on AMD);
   * ATEN_CPU_CAPABILITY=avx2: ATen's own kernels (and the C++ step loops' compile flags) stop at AVX2;
   * OPENBLAS_CORETYPE=Haswell: numpy's and scipy's OpenBLAS (scikit-learn) use one kernel set;
+  * NPY_DISABLE_CPU_FEATURES: numpy's own SIMD loops stop at AVX2 (X86_V3). Its quicksort is not
+    stable, and the AVX-512 and AVX2 sorts order equal keys differently: scikit-learn's TF-IDF keeps
+    the `max_features` most frequent terms by such a sort, so the letters TF-IDF vocabulary (and its
+    three models' metrics) differed between an AVX-512 EPYC (Zen 4) and an AVX2 one (Zen 3);
   * oneDNN is switched off (use_threads): its JIT kernels have no reproducible mode; nn.LSTM,
     Conv1d and the fused GRU/RNN then run on MKL;
   * the thread count is a parameter (params.yaml `threads`), the same on 2 and 16 cores.
@@ -34,6 +38,7 @@ PORTABLE_ENV = {
     "OMP_DYNAMIC": "FALSE",
     "ATEN_CPU_CAPABILITY": "avx2",
     "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy 2.4's names above AVX2
 }
 
 
