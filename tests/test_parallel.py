@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -247,7 +248,8 @@ def test_ctrl_c_stops_every_stage_process(project):
     """SIGINT to the runner alone (its stages run in their own process groups): all of them stop."""
     stages = {name: {**stage, "cmd": stage["cmd"].replace(" 1.0", " 120")} for name, stage in DVC_YAML["stages"].items()}
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))  # both long
-    code = "import sys; from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)"
+    code = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True);"
+            "from rnnlab import parallel; parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(project)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline, running = time.monotonic() + 120, {}
@@ -258,11 +260,13 @@ def test_ctrl_c_stops_every_stage_process(project):
     proc.send_signal(2)
     try:
         out, _ = proc.communicate(timeout=120)  # seconds, not minutes: its stages would run for 120 s
-    except subprocess.TimeoutExpired:  # seen once under a full suite on 2 cores: say where it stood
+    except subprocess.TimeoutExpired:  # seen twice under a full suite on 2 cores: say where it stood
+        proc.send_signal(signal.SIGUSR1)  # every thread's stack, to its output
+        time.sleep(2)
         proc.kill()
         out, _ = proc.communicate()
         pytest.fail(f"the runner did not stop after SIGINT; stages still running: {stage_processes(project)}; "
-                    f"it printed: {out[-3000:]}")
+                    f"it printed: {out[-6000:]}")
     assert proc.returncode != 0 and "KeyboardInterrupt" in out
     time.sleep(0.5)
     assert stage_processes(project) == {}
