@@ -78,14 +78,20 @@ def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str
 def _load_seconds(root: Path) -> dict[str, float]:
     """Each stage's last measured seconds: this machine's, else the committed ones (a fresh clone, or a
     stage this machine has not run yet), else none (the plan's order)."""
-    seconds: dict[str, float] = {}
-    for path in (root / COMMITTED_SECONDS, root / SECONDS_FILE):
-        try:
-            saved = json.loads(path.read_text())
-            seconds.update({k: float(v) for k, v in saved.items()} if isinstance(saved, dict) else {})
-        except (OSError, ValueError, TypeError, AttributeError):  # none yet, or not ours
-            continue
-    return seconds
+    return {**committed_seconds(root), **_read_seconds(root / SECONDS_FILE)}
+
+
+def committed_seconds(root: Path = Path(".")) -> dict[str, float]:
+    """Each stage's seconds as the last full run committed them (also the README's stage times)."""
+    return _read_seconds(root / COMMITTED_SECONDS)
+
+
+def _read_seconds(path: Path) -> dict[str, float]:
+    try:
+        saved = json.loads(path.read_text())
+        return {k: float(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
+    except (OSError, ValueError, TypeError, AttributeError):  # none yet, or not ours
+        return {}
 
 
 def default_jobs() -> int:

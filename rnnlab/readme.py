@@ -30,8 +30,7 @@ def _champions() -> dict[str, str]:
 
 def _stage_minutes() -> dict[str, float]:
     """Stage -> minutes, as the last full run measured them (what `rnnlab repro` orders by on a fresh clone)."""
-    path = parallel.COMMITTED_SECONDS
-    return {k: v / 60 for k, v in json.loads(path.read_text(encoding="utf-8")).items()} if path.is_file() else {}
+    return {k: v / 60 for k, v in parallel.committed_seconds().items()}
 
 
 def _task_minutes(minutes: dict[str, float], task: str) -> float:

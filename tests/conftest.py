@@ -93,9 +93,9 @@ def pytest_collection_modifyitems(items):
 
 def _cpu() -> str:
     """The host's CPU model and vector width, as the kernels see it (the golden bits are checked per host)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)}  # CPUs alike
+    model, flags = fields.get("model name", "unknown"), fields.get("flags", "").split()
     width = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     return f"{model}, {width}, {os.cpu_count()} cores"
 
