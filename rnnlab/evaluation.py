@@ -6,10 +6,6 @@ import csv
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnlab import atomic
@@ -46,6 +42,17 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     return out
 
 
+def _pyplot():
+    """matplotlib, imported at the first figure: the train stages import this module for its metrics
+    and never plot, and pyplot costs them a second of start-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) -> np.ndarray:
     """Counts, shaded by the share of each true class (rows), so that rare classes stay readable;
     the figure grows with the number of classes (2 for spam, 7 authors, 30 news categories).
@@ -54,6 +61,7 @@ def plot_confusion(y_true, y_pred, labels: list[str], title: str, path: Path) ->
     cm = confusion_matrix(y_true, y_pred, len(labels))
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     size = max(4.5, 0.32 * len(labels) + 2)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     font = 8 if len(labels) <= 12 else 6
@@ -83,6 +91,7 @@ def _pairs_csv(y_true, y_pred, labels: list[str]) -> str:
 
 def plot_curves(history: list[dict], title: str, path: Path, metrics=("loss", "accuracy")) -> None:
     epochs = [h["epoch"] for h in history]
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         ax.plot(epochs, [h[f"train_{metric}"] for h in history], marker="o", label="train")

@@ -32,7 +32,8 @@ KINDS = {
                            {"accuracy": "accuracy", "macro F1": "macro_avg.f1_score"}, runs=_classification_runs),
     # static-feature letters models read vectors fitted inside the features stage, not text
     "letters": Kind("letters", "author_macro_f1", {"author macro F1": "author_macro_f1",
-                                                   "author accuracy": "author_accuracy",
+                                                   "books: author macro F1": "books_author_macro_f1",
+                                                   "letters: author accuracy": "letters_author_accuracy",
                                                    "language accuracy": "lang_accuracy"}, servable="finetuned-*",
                     runs=lambda t: [f"{f}-{m}" for f in t.features for m in t.models]),  # letters.run_name
     "news": Kind("news", "macro_f1", {"macro F1": "macro_f1", "accuracy": "accuracy"}, runs=lambda t: list(t.variants)),

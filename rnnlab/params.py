@@ -27,6 +27,8 @@ def _variant(name: str) -> str:
 
 
 Variant = Annotated[str, AfterValidator(_variant)]
+# letters: `linear` (the heads straight on the input, no recurrent layer) is the reference the encoders must beat
+LettersModel = Annotated[str, AfterValidator(lambda name: name if name == "linear" else _variant(name))]
 TaskName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # a folder name under data/, models/, metrics/
 
 
@@ -219,10 +221,26 @@ class LettersSplit(_Strict):
     val: Fraction
     test: Fraction                      # the letter sample keeps its own test split
     max_per_book: PosInt | None = None  # a seeded sample of at most this many paragraphs per book
+    # each book cut into this many contiguous runs of paragraphs, whole runs going to val and test, so
+    # that character names and a chapter's vocabulary do not leak; null = paragraphs drawn at random
+    blocks: Annotated[int, Field(ge=3, le=1000)] | None = None
 
 
 class LettersTfidf(_Strict):
     max_features: PosInt = 5000
+
+
+class LettersChars(_Strict):  # character n-grams within word bounds: the standard authorship baseline
+    ngrams: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [2, 5]  # shortest, longest
+    max_features: PosInt = 100_000
+    min_df: PosInt = 2
+    sublinear_tf: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.ngrams[0] > self.ngrams[1]:
+            raise ValueError(f"ngrams {list(self.ngrams)}: the first is the shortest n-gram")
+        return self
 
 
 class LettersSbert(_Strict):
@@ -238,6 +256,14 @@ class LettersStatic(_Strict):
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
     max_epochs: PosInt = 20
     patience: PosInt = 3
+    # author loss per row: `balanced` weighs each author by n / (7 * their rows) (Busch has one short
+    # book); a real letter counts letters_weight times (159 letters beside ~7,000 book paragraphs)
+    class_weight: Literal["none", "balanced"] = "none"
+    letters_weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    # a second author head that only real letters use, added to the shared one: it learns how letters
+    # differ from books (Daume's "frustratingly easy" domain adaptation, at the head)
+    letters_head: bool = False
+    project: Width = 256  # sparse inputs (chars) are first projected to this many dimensions
 
 
 class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cut at 50 tokens
@@ -258,9 +284,10 @@ class LettersTask(_Task):
     lang_map: dict[str, str] = {}             # corpus language code -> label (Ibsen: no -> da)
     split: LettersSplit
     min_words: PosInt = 5
-    features: list[Literal["tfidf", "word2vec", "glove", "sbert", "finetuned"]] = Field(min_length=1)
-    models: list[Variant] = Field(min_length=1)
+    features: list[Literal["tfidf", "chars", "word2vec", "glove", "sbert", "finetuned"]] = Field(min_length=1)
+    models: list[LettersModel] = Field(min_length=1)
     tfidf: LettersTfidf = LettersTfidf()
+    chars: LettersChars = LettersChars()
     word2vec: Word2Vec = Word2Vec()
     static: LettersStatic = LettersStatic()
     finetuned: LettersFinetuned = LettersFinetuned()
@@ -327,6 +354,8 @@ class NewsTask(_Task):
     max_epochs: PosInt = 20
     patience: PosInt = 3
     scheduler: NewsScheduler = NewsScheduler()
+    # every variant retrained with these seeds too, reported as mean +- std (stage `<task>_seeds`)
+    extra_seeds: list[int] = []
 
 
 class Registry(_Strict):

@@ -68,9 +68,15 @@ def hashes(corpus: dict, listed: int = 5) -> str:
     return f"{corpus.get('file_count', len(files)):,} files, digest {digest[:16]}…"
 
 
+def prepared_corpus(task: str) -> dict:
+    """What the task's prepare stage recorded of its corpus (data/prepared/<task>/corpus.json): name, source,
+    file hashes and, for a classification task, its class labels."""
+    return json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
+
+
 def corpus_line(task: str) -> str:
     balance = json.loads((layout.METRICS / task / "balance.json").read_text(encoding="utf-8"))
-    corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))
+    corpus = prepared_corpus(task)
     return (f"Corpus **{corpus['corpus']}** ({corpus['title']}), from {corpus['source']}"
             + (f" — a stand-in for {corpus['requested']}" if corpus.get("standin_for") else "") + ". "
             f"sha256: {hashes(corpus)}. "

@@ -56,14 +56,37 @@ def configure() -> str:
         logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow.pyfunc" else logging.ERROR)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     import mlflow
-    from mlflow.utils import environment
 
-    # log_model compares the model's pins with every installed distribution's file list, 1.3-2.6 s
-    # per stage here; the pins are pyproject's own, so the check could only repeat what install enforced
-    if hasattr(environment, "warn_dependency_requirement_mismatches"):
-        environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    _skip_requirement_check()
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def _skip_requirement_check() -> None:
+    """Turn off MLflow's check of a model's pins against the installed distributions.
+
+    log_model runs it twice: saving the model (mlflow.utils.environment) and loading it back to check
+    the input example (mlflow.pyfunc.load_model); each looks up every installed distribution's file
+    list: 1 s of an evaluate stage on an idle machine here, 3.7 s under load. The pins are pyproject's
+    own, so the check could only repeat what the install enforced. MLflow has no setting for it
+    (MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK skips another one, pip's dry run), and its callers import the
+    function by name, so every name bound to it in a loaded MLflow module is rebound here, the defining
+    module's too: a module imported later copies the no-op from there. tests/test_tracking.py fails if
+    log_model still runs the check."""
+    from mlflow.utils import requirements_utils
+
+    check = getattr(requirements_utils, "warn_dependency_requirement_mismatches", None)
+    if check is None or check is _no_requirement_check:
+        return
+    for name, module in list(sys.modules.items()):
+        if name == "mlflow" or name.startswith("mlflow."):
+            for attr, value in list(getattr(module, "__dict__", {}).items()):  # sys.modules may hold None
+                if value is check:
+                    setattr(module, attr, _no_requirement_check)
+
+
+def _no_requirement_check(*args, **kwargs) -> None:
+    return None
 
 
 def redacted(uri: str) -> str:

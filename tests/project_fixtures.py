@@ -34,10 +34,10 @@ def small_params(params: dict) -> dict:
     sentiment["attribution_runs"] = ["imdb_deck/lstm-learned-bucketed", "imdb_full/bilstm-glove-bucketed"]
     sentiment["attributions"]["sentences"] = sentiment["attributions"]["sentences"][:2]
     news = tasks["news"]
-    news.update(max_rows=500, min_class_rows=6, max_epochs=3)
+    news.update(max_rows=500, min_class_rows=6, max_epochs=3, extra_seeds=[1])
     news["finetune"].update(max_epochs=1, batch=16)
     letters = tasks["letters"]
-    letters.update(models=["lstm"], features=["tfidf", "finetuned"])  # word2vec, glove, sbert: tests/test_letters.py
+    letters.update(models=["lstm"], features=["chars", "finetuned"])  # tfidf, word2vec, glove, sbert: tests/test_letters.py
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
     letters["static"].update(max_epochs=2)

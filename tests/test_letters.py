@@ -62,6 +62,95 @@ def test_split_is_stratified_by_book(parts):
     assert share.between(0.12, 0.3).all(), share
 
 
+@pytest.fixture(scope="module")
+def blocks(table):
+    out, stats = L.split_paragraphs(table, val=0.1, test=0.2, max_per_book=None, seed=0, blocks=10)
+    return out, stats
+
+
+def test_block_split_holds_out_whole_runs_of_each_book(blocks, table):
+    """Test and val are whole stretches of every book: at most 2 (test) and 1 (val) runs of consecutive paragraphs."""
+    out, stats = blocks
+    assert stats["blocks"] == 10
+    books = table[table["source"] == "gutenberg"].drop_duplicates("text")
+    for book, rows in books.groupby("book"):
+        order = {i: n for n, i in enumerate(rows.sort_values("id", key=L._id_order)["id"])}
+        for name, most in (("test", 2), ("val", 1)):
+            where = sorted(order[i] for i in out[name].loc[out[name]["book"] == book, "id"] if i in order)
+            runs = 1 + sum(b - a > 1 for a, b in zip(where, where[1:]))
+            assert where and runs <= most, (book, name, runs)
+            assert 0.05 < len(where) / len(rows) < (0.3 if name == "test" else 0.16), (book, name, len(where), len(rows))
+    keys = {name: set(df["text"].map(L.dedup_key)) for name, df in out.items()}
+    assert not any(keys[a] & keys[b] for a, b in itertools.combinations(L.SPLITS, 2))
+    given_test = set(table.loc[table["given_split"] == "test", "id"])
+    assert given_test == set(out["test"].loc[out["test"]["source"] == "letters", "id"])
+    again, _ = L.split_paragraphs(table, val=0.1, test=0.2, max_per_book=None, seed=0, blocks=10)
+    other, _ = L.split_paragraphs(table, val=0.1, test=0.2, max_per_book=None, seed=1, blocks=10)
+    assert again["test"]["id"].tolist() == out["test"]["id"].tolist()
+    assert set(other["test"]["id"]) != set(out["test"]["id"])  # the seed draws the runs
+
+
+def test_character_ngrams_are_sparse_normalised_and_stored_byte_for_byte(blocks, tmp_path):
+    out, _ = blocks
+    train, test = out["train"]["text"].tolist()[:300], out["test"]["text"].tolist()[:50]
+    cfg = CFG.chars.model_copy(update={"max_features": 4000})
+    (x_train, x_test), info = L.chars(train, [test], cfg)
+    assert x_train.shape == (300, 4000) == (x_train.shape[0], info["dim"]) and x_test.shape == (50, 4000)
+    assert info["sparse"] and x_train.nnz < 0.2 * 300 * 4000  # sparse: most n-grams are absent from a paragraph
+    norms = np.sqrt(np.asarray(x_train.multiply(x_train).sum(1))).ravel()
+    assert np.allclose(norms, 1, atol=1e-5)
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        folder.mkdir()
+        L.save_sparse(folder, "test", x_test)
+    assert all((tmp_path / "a" / f.name).read_bytes() == f.read_bytes() for f in (tmp_path / "b").iterdir())
+    back = L.load_sparse(tmp_path / "a", "test", info["dim"])
+    assert (back != x_test).nnz == 0
+
+
+def test_author_weights_balance_authors_and_count_letters_more():
+    author = np.array([0, 0, 0, 1, L.NO_AUTHOR, 1, 0])
+    letter = np.array([0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    w = L.row_weights(author, letter, 2, "balanced", 5.0)
+    assert w[4] == 0  # no author class: no author loss
+    assert np.isclose(w[6], 5 * w[0]) and np.allclose(w[:3], w[0])  # a letter: 5 of its author's rows
+    assert np.isclose(w[[0, 1, 2]].sum() + w[6] / 5, w[[3, 5]].sum())  # each author's rows weigh the same in total
+    plain = L.row_weights(author, letter, 2, "none", 1.0)
+    assert plain.tolist() == [1, 1, 1, 1, 0, 1, 1]
+
+
+def test_letters_head_corrects_letters_only_and_sparse_rows_train_the_projection():
+    import scipy.sparse as sp
+
+    torch.manual_seed(0)
+    rows = sp.random(8, 50, density=0.2, format="csr", dtype=np.float32, random_state=0)
+    model = L.MultiTaskRNN(50, "lstm", 3, 2, hidden=8, dropout=0.0, project=6, letters_head=True)
+    data = L.Data(rows, np.array([0, 1, 2, 0, 1, 2, 0, L.NO_AUTHOR]), np.zeros(8), np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    x, n, a, l, d, w = next(data.batches(8))  # sparse rows: SparseRows
+    as_books, _ = model(x, n)
+    mixed, _ = model(x, n, d)
+    assert torch.equal(mixed[d == 0], as_books[d == 0]) and not torch.allclose(mixed[d == 1], as_books[d == 1])
+    total, _, _ = L.joint_loss(mixed, model(x, n, d)[1], a, l, w)
+    total.backward()
+    assert model.project.weight.grad[rows.indices].abs().sum() > 0  # the n-grams present get a gradient ...
+    absent = np.setdiff1d(np.arange(50), rows.indices)
+    assert model.project.weight.grad[absent].abs().sum() == 0     # ... the absent ones none
+    assert model.letters_head.weight.grad.abs().sum() > 0
+
+
+def test_linear_reference_reads_the_input_itself():
+    """`linear`: no recurrent layer; token ids are averaged over their real steps, padding ignored."""
+    torch.manual_seed(0)
+    emb = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    model = L.MultiTaskRNN(8, "linear", 7, 5, dropout=0.0, embedding=emb).eval()
+    assert model.encoder is None and model.author_head.in_features == 8
+    tokens = torch.tensor([[4, 9, 2, 0, 0], [7, 0, 0, 0, 0]])
+    a, _ = model(tokens, torch.tensor([3, 1]))
+    longer, _ = model(torch.cat([tokens, torch.zeros(2, 4, dtype=torch.long)], 1), torch.tensor([3, 1]))
+    assert torch.allclose(a, longer)
+    expected = model.author_head(model.embedding(torch.tensor([4, 9, 2])).mean(0))
+    assert torch.allclose(a[0], expected, atol=1e-6)
+
+
 def test_two_heads_and_joint_loss_reach_the_shared_encoder():
     torch.manual_seed(0)
     static = L.MultiTaskRNN(20, "bilstm", n_authors=7, n_langs=5, hidden=16, dropout=0.5)

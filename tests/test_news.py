@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 
 import pandas as pd
 import pytest
@@ -11,11 +12,11 @@ import torch
 import yaml
 
 from conftest import ROOT, stage_module
-from rnnlab import fetch, training
+from rnnlab import evaluation, fetch, newstraining, training
 from rnnlab.errors import RnnlabError
 
-news_prepare, news_embed, news_train, news_evaluate, news_report = (
-    stage_module("news", step) for step in ("prepare", "embed", "train", "evaluate", "report"))
+news_prepare, news_embed, news_train, news_evaluate, news_seeds, news_report = (
+    stage_module("news", step) for step in ("prepare", "embed", "train", "evaluate", "seeds", "report"))
 TASK = "news"
 
 VARIANTS = ("frozen", "finetuned")
@@ -24,7 +25,7 @@ SPLITS = ("train", "val", "test")
 
 def small(params: dict) -> dict:
     news = params["tasks"][TASK]
-    news.update(max_rows=240, min_class_rows=5, max_epochs=3, patience=3)
+    news.update(max_rows=240, min_class_rows=5, max_epochs=3, patience=3, extra_seeds=[1])
     news["head"].update(batch=32)
     news["finetune"].update(layers=1, batch=16, max_epochs=1)
     return params
@@ -131,6 +132,105 @@ def test_same_seed_same_metrics_and_an_interrupted_run_resumes_to_the_same_resul
     for variant in VARIANTS:
         news_evaluate.run(TASK, variant)
         assert (path / f"metrics/news/{variant}.json").read_bytes() == before[variant], variant
+
+
+@pytest.mark.slow
+def test_the_sweep_trains_and_scores_a_seed_as_the_train_and_evaluate_stages_do(project):
+    path, _ = project
+    labels = read(path / "data/prepared/news/corpus.json")["labels"]
+    tr = newstraining.train_variant(TASK, "frozen", 42, "news/frozen/seed 42")
+    tr.resume.unlink()
+    assert tr.summary == read(path / "models/news/frozen/train.json")
+    report = evaluation.report(*newstraining.predict_test_split(TASK, "frozen", tr.model, labels), labels)
+    metrics = read(path / "metrics/news/frozen.json")
+    assert {k: metrics[k] for k in report} == report  # the in-memory model scores as the saved one
+
+
+@pytest.mark.slow
+def test_extra_seeds_retrain_each_variant_resumably_and_the_report_pairs_them(project, monkeypatch, capsys):
+    path, _ = project
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path / 'seeds.db'}")  # the stages' own runs stay as they are
+    fit_loop = training.fit_loop
+
+    def killed_after_one_epoch(*args, **kwargs):
+        fit_loop(*args, **{**kwargs, "max_epochs": 1})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "fit_loop", killed_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        news_seeds.run(TASK, "frozen")
+    assert len(list((path / ".rnnlab/resume").glob("news-frozen-s1-*.pt"))) == 1
+    monkeypatch.setattr(training, "fit_loop", fit_loop)
+    capsys.readouterr()
+    for variant in VARIANTS:
+        news_seeds.run(TASK, variant)
+    assert "news/frozen/seed 1: resuming from epoch 2" in capsys.readouterr().out
+    assert not list((path / ".rnnlab/resume").glob("*.pt"))  # deleted once the numbers are written
+
+    sweeps = {v: read(path / f"metrics/news/seeds/{v}.json") for v in VARIANTS}
+    db = sqlite3.connect(path / "seeds.db")
+    runs = dict(db.execute("select r.name, r.run_uuid from runs r join experiments e using (experiment_id) "
+                           "where e.name = 'rnnlab-news'").fetchall())
+    assert sorted(runs) == ["news/finetuned/seed-1", "news/frozen/seed-1"]
+    for variant, s in sweeps.items():
+        m = read(path / f"metrics/news/{variant}.json")
+        assert s["seeds"] == [42, 1] and s["per_seed"]["42"] == {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        for key in ("accuracy", "macro_f1"):
+            values = [s["per_seed"][seed][key] for seed in ("42", "1")]
+            assert s[f"{key}_mean"] == pytest.approx(statistics.fmean(values), abs=1e-6)
+            assert s[f"{key}_std"] == pytest.approx(statistics.stdev(values), abs=1e-6)
+        run = runs[f"news/{variant}/seed-1"]
+        logged = lambda table: dict(db.execute(f"select key, value from {table} where run_uuid = ?", (run,)))  # noqa: E731
+        assert logged("tags")["seed_sweep"] == "true" and logged("params")["seed"] == "1"
+        assert logged("latest_metrics")["test_macro_f1"] == pytest.approx(s["per_seed"]["1"]["macro_f1"])
+        # seed 1 trained a model of its own: other validation losses than seed 42's, epoch by epoch
+        val_loss = [v for (v,) in db.execute("select value from metrics where run_uuid = ? and key = 'val_loss' "
+                                             "order by step", (run,))]
+        seed42 = [row["val_loss"] for row in read(path / f"models/news/{variant}/train.json")["history"]]
+        assert val_loss and val_loss != seed42
+
+    news_report.run(TASK)
+    report = (path / "results/news.md").read_text()
+    for s in sweeps.values():
+        assert (f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {s['accuracy_mean']:.4f} ± "
+                f"{s['accuracy_std']:.4f} | 42, 1 |") in report
+    diffs = [sweeps["finetuned"]["per_seed"][seed]["macro_f1"] - sweeps["frozen"]["per_seed"][seed]["macro_f1"]
+             for seed in ("42", "1")]
+    assert f"| {statistics.fmean(diffs) * 100:+.2f} ± {statistics.stdev(diffs) * 100:.2f} |" in report
+    assert "not settled (2 seeds, the goal asks for 3)" in report
+
+    params_file = path / "params.yaml"
+    saved = params_file.read_text()
+    params = yaml.safe_load(saved)
+    try:
+        params["tasks"][TASK]["extra_seeds"] = []  # the sweep's files are left from another configuration
+        params_file.write_text(yaml.safe_dump(params))
+        news_report.run(TASK)
+        report = (path / "results/news.md").read_text()
+        m = read(path / "metrics/news/frozen.json")
+        assert "±" not in report and f"| {m['macro_f1']:.3f} | {m['accuracy']:.4f} | 42 |" in report
+        params["tasks"][TASK]["extra_seeds"] = [1, 2]
+        params_file.write_text(yaml.safe_dump(params))
+        with pytest.raises(RnnlabError, match=r"seeds/frozen.json: seeds \[42, 1\], but params.yaml asks for "
+                                              r"\[42, 1, 2\] \(rerun news_seeds@frozen\)"):
+            news_report.run(TASK)
+    finally:
+        params_file.write_text(saved)
+
+
+def test_the_goal_is_met_on_the_mean_paired_difference_over_three_seeds():
+    met = news_report._goal(["42", "1", "2"], [0.42 - 0.40, 0.031, 0.012])  # 1.99999... points counts as 2
+    assert "**met** on the mean" in met and "+2.10 ± 0.95 points over seeds 42, 1, 2" in met and "2 of 3 at +2" in met
+    assert "**not met** on the mean" in news_report._goal(["42", "1", "2"], [0.025, 0.01, 0.02])
+    assert "not settled (2 seeds" in news_report._goal(["42", "1"], [0.05, 0.04])
+
+
+def test_an_extra_seed_that_repeats_a_seed_is_refused(in_project):
+    params = yaml.safe_load((in_project / "params.yaml").read_text())
+    params["tasks"][TASK]["extra_seeds"] = [1, 42]  # 42: the default seed, trained by news_train
+    (in_project / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(RnnlabError, match=r"tasks.news.extra_seeds \[1, 42\] repeats a seed"):
+        news_seeds.run(TASK, "frozen")
 
 
 def test_unknown_variant_is_one_clear_error():

@@ -73,3 +73,40 @@ def test_a_model_digest_names_its_contents(tmp_path):
     assert len(first) == 32 and tracking.digest(model) == first
     (model / "model.pt").write_bytes(b"weightz")
     assert tracking.digest(model) != first
+
+
+ECHO_MODEL = """
+import mlflow
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+mlflow.models.set_model(Echo())
+"""
+
+
+def test_logging_a_model_never_checks_its_requirements_against_the_installed_distributions(tmp_path, monkeypatch):
+    """log_model compares the model's pins with every installed distribution's files twice: saving the model
+    and loading it back to check the input example (mlflow.pyfunc.load_model). Seconds of every evaluate stage;
+    configure() turns the check off wherever MLflow calls it, whatever imported it first."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    import mlflow.pyfunc  # loaded before configure(), as in the evaluate stages (rnnlab/pyfunc.py)
+    import pandas as pd
+
+    from rnnlab import tracking
+
+    tracking.configure()
+    from mlflow.utils import requirements_utils
+
+    checked = []  # the per-requirement check under every caller: each call looks the distributions up
+    monkeypatch.setattr(requirements_utils, "_check_requirement_satisfied", checked.append)
+    (tmp_path / "echo.py").write_text(ECHO_MODEL)
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="echo", python_model=str(tmp_path / "echo.py"),
+                                pip_requirements=["rnnlab-not-an-installed-distribution==1.0"],
+                                input_example=pd.DataFrame({"text": ["a"]}))
+    assert checked == []

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
-from rnnlab.classification import labels_of
 from rnnlab.entry import run_stage
-from rnnlab.reports import corpus_line, positive_label, runs_table, seeds_table
+from rnnlab.reports import corpus_line, positive_label, prepared_corpus, runs_table, seeds_table
 
 DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
 TEMPLATE = Path(__file__).with_name("report.md")
@@ -56,7 +55,7 @@ def _task_section(name: str, params, published: dict[str, str]) -> list[str]:
     test = "the dataset's own test split" if t.split.test == "given" else f"{t.split.test:.0%} of the corpus"
     lines = [f"**{t.title or name}** (`{name}`: max length {t.max_len}, embeddings {', '.join(t.embeddings.kinds)}, "
              f"hidden {t.train.hidden}, batch {t.train.batch_size}); test = {test}:", "",
-             *runs_table(name, t, positive_label(t, labels_of(name))), ""]
+             *runs_table(name, t, positive_label(t, prepared_corpus(name)["labels"])), ""]
     if published:
         lines += _deck_comparison(name, t, published)
     return lines + seeds_table(name, t)

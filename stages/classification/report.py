@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rnnlab import atomic, layout, reports
 from rnnlab import params as P
-from rnnlab.classification import labels_of
 from rnnlab.entry import run_stage
 
 DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
@@ -18,7 +17,8 @@ def run(task: str) -> None:
     cfg = P.task(P.load(), task)
     reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | "
                  f"| {r.epochs or ''} | | |" for r in cfg.reference]
-    runs = reports.runs_table(task, cfg, reports.positive_label(cfg, labels_of(task)), reference)
+    positive = reports.positive_label(cfg, reports.prepared_corpus(task)["labels"])
+    runs = reports.runs_table(task, cfg, positive, reference)
     text = reports.render(TEMPLATE, task=task, corpus_line=reports.corpus_line(task), runs_table="\n".join(runs),
                           seeds_table="\n".join(reports.seeds_table(task, cfg)))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)

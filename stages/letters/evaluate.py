@@ -41,10 +41,15 @@ def run(task: str, kind: str, variant: str) -> None:
         rows, k = source == s, (source == s) & known
         by_source[s] = {"rows": int(rows.sum()), "author_rows": int(k.sum()),
                         "author_accuracy": round(float((ya[k] == test.author[k]).mean()), 6) if k.any() else None,
+                        "author_macro_f1": (evaluation.report(test.author[k], ya[k], authors)["macro_avg"]["f1_score"]
+                                            if k.any() else None),
                         "lang_accuracy": round(float((yl[rows] == test.lang[rows]).mean()), 6)}
     metrics = {"corpus": info["corpus"], "run": name, "feature": kind, "variant": variant,
                "author_accuracy": author["accuracy"], "author_macro_f1": author["macro_avg"]["f1_score"],
                "lang_accuracy": lang["accuracy"], "lang_macro_f1": lang["macro_avg"]["f1_score"],
+               # the two headline scores: book paragraphs and the real letters, apart
+               "books_author_macro_f1": by_source.get("gutenberg", {}).get("author_macro_f1"),
+               "letters_author_accuracy": by_source.get("letters", {}).get("author_accuracy"),
                "author": author, "lang": lang, "by_source": by_source}
     atomic.write_json(layout.metrics(task, name), metrics)
 
@@ -70,7 +75,7 @@ def _track(task, name, config, seed, trained, metrics, model_dir, plots) -> None
             if isinstance(row, dict):
                 flat.update({f"{head}_{label.replace(' ', '_')}_{k}": v for k, v in row.items() if k != "support"})
     for s, row in metrics["by_source"].items():
-        flat.update({f"{s}_{k}": v for k, v in row.items() if v is not None and k.endswith("accuracy")})
+        flat.update({f"{s}_{k}": v for k, v in row.items() if v is not None and k.endswith(("accuracy", "macro_f1"))})
     run_params = {**{k: v for k, v in config.items() if k not in ("authors", "langs")}, "seed": seed,
                   "lr": trained["lr"], "batch": trained["batch"], "max_epochs": trained["max_epochs"],
                   "patience": trained["patience"], "parameters": trained["parameters"], "corpus": metrics["corpus"]}

@@ -1,7 +1,8 @@
 """Stage `<task>_features`: the input of every letters run, one kind per stage.
 
 Static kinds (tfidf, word2vec, glove, sbert) write one sentence vector per paragraph:
-data/features/letters/<kind>/{train,val,test}.npy (float32 [n, dim]) and info.json. Fitted on the
+data/features/letters/<kind>/{train,val,test}.npy (float32 [n, dim]) and info.json; `chars` (up to
+100,000 character n-grams) writes its sparse rows as {split}.{data,indices,indptr}.npy. Fitted on the
 training split only (TF-IDF vocabulary and idf, word2vec). `finetuned` writes the vocabulary of
 the training split and its GloVe-initialised embedding matrix (unseen words ~ N(0, oov_scale)).
 """
@@ -37,6 +38,11 @@ def run(task: str, kind: str) -> None:
             vocab, matrix, info = L.finetune_vocab(train, layout.raw(cfg.glove), cfg.finetuned, params.seed)
             vocab.save(out / "vocab.json")
             np.save(out / "matrix.npy", matrix)
+        elif kind == "chars":
+            matrices, info = L.chars(train, others, cfg.chars)
+            for split, matrix in zip(L.SPLITS, matrices):
+                L.save_sparse(out, split, matrix)
+            info["rows"] = {s: m.shape[0] for s, m in zip(L.SPLITS, matrices)}
         else:
             if kind == "tfidf":
                 arrays, info = L.tfidf(train, others, cfg.tfidf.max_features)

@@ -25,7 +25,7 @@ def run(task: str) -> None:
     table, provenance = L.paragraphs(layout.raw(cfg.corpora.books), layout.raw(cfg.corpora.letters),
                                      cfg.lang_map, cfg.min_words)
     parts, stats = L.split_paragraphs(table, val=cfg.split.val, test=cfg.split.test,
-                                      max_per_book=cfg.split.max_per_book, seed=params.seed)
+                                      max_per_book=cfg.split.max_per_book, seed=params.seed, blocks=cfg.split.blocks)
     langs = sorted(set(parts["train"]["lang"]))
     missing = sorted(set(cfg.authors) - set(parts["train"]["author"]))
     if missing:

@@ -1,6 +1,7 @@
 """Stage `<task>_train`: one encoder (rnn | lstm | bilstm ...) on one input kind, two heads, joint loss.
 
-Static kinds: the paragraph's sentence vector is a sequence of length 1 (the deck's setup).
+Static kinds: the paragraph's sentence vector is a sequence of length 1 (the deck's setup); the
+sparse `chars` rows are first projected to `project` dimensions (trained with the rest).
 `finetuned`: token ids (first max_len tokens) through an embedding layer initialised from GloVe
 and trained with the rest. Early stopping on the validation joint loss; best epoch kept;
 resumable from .rnnlab/resume/ if the process is killed.
@@ -30,17 +31,20 @@ def run(task: str, kind: str, variant: str) -> None:
     authors, langs = info["authors"], info["langs"]
     t = cfg.finetuned if kind == "finetuned" else cfg.static
     max_len = cfg.finetuned.max_len
-    train, val = (L.load_data(task, kind, s, authors, langs, max_len) for s in ("train", "val"))
+    project = t.project if kind == "chars" else None  # only sparse rows are projected first
+    train, val = (L.load_data(task, kind, s, authors, langs, max_len, weights=t) for s in ("train", "val"))
     name = L.run_name(kind, variant)
     if kind == "finetuned":
         matrix_path = L.features_dir(task, kind) / "matrix.npy"
         matrix = np.load(matrix_path)
         model = L.MultiTaskRNN(matrix.shape[1], variant, len(authors), len(langs), t.hidden, t.dropout,
-                               embedding=matrix, input_mode=cfg.finetuned.input)
+                               embedding=matrix, input_mode=cfg.finetuned.input, letters_head=t.letters_head)
         inputs, input_dim, vocab_size = [matrix_path, L.features_dir(task, kind) / "vocab.json"], matrix.shape[1], len(matrix)
     else:
-        inputs, input_dim, vocab_size = [L.features_dir(task, kind) / f"{s}.npy" for s in ("train", "val")], train.x.shape[1], 0
-        model = L.MultiTaskRNN(input_dim, variant, len(authors), len(langs), t.hidden, t.dropout)
+        inputs = [f for f in sorted(L.features_dir(task, kind).glob("*.npy")) if f.name.split(".")[0] in ("train", "val")]
+        input_dim, vocab_size = train.x.shape[1], 0
+        model = L.MultiTaskRNN(input_dim, variant, len(authors), len(langs), t.hidden, t.dropout,
+                               project=project, letters_head=t.letters_head)
     model = device.to(model)
     inputs += [layout.prepared(task) / f"{s}.csv" for s in ("train", "val")]
     resume = training.resume_path(task, name, {"seed": params.seed, "train": t.model_dump(), "run": name,
@@ -51,7 +55,8 @@ def run(task: str, kind: str, variant: str) -> None:
         config = {"kind": "letters", "task": task, "feature": kind, "variant": variant, "finetuned": kind == "finetuned",
                   "input_dim": int(input_dim), "vocab_size": int(vocab_size), "authors": authors, "langs": langs,
                   "hidden": t.hidden, "dropout": t.dropout, "max_len": max_len if kind == "finetuned" else 1,
-                  "input_mode": cfg.finetuned.input if kind == "finetuned" else "padded"}
+                  "input_mode": cfg.finetuned.input if kind == "finetuned" else "padded", "project": project,
+                  "letters_head": t.letters_head}
         with atomic.output_dir(layout.model_dir(task, name)) as out:
             L.save_model(model, config, out)
             if kind == "finetuned":
