@@ -9,7 +9,7 @@ import json
 import string
 from pathlib import Path
 
-from rnnlab import atomic, kinds, layout, metricsfile
+from rnnlab import atomic, kinds, layout, metricsfile, significance
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
@@ -20,7 +20,7 @@ def _rows(task: str, cfg) -> list[dict]:
         name = layout.run_name(variant, kind, mode)
         m = metricsfile.read(layout.metrics(task, name))
         t = metricsfile.trained(task, name)
-        rows.append({"variant": variant, "embedding": kind, "input": mode, "m": m, "t": t})
+        rows.append({"name": name, "variant": variant, "embedding": kind, "input": mode, "m": m, "t": t})
     return sorted(rows, key=lambda r: (-r["m"]["accuracy"], -r["m"]["macro_avg"]["f1_score"], r["variant"]))
 
 
@@ -85,16 +85,33 @@ def corpus_line(task: str) -> str:
 
 
 def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> list[str]:
+    rows = _rows(task, cfg)
+    best, p_vs_best = _versus_best(task, rows)
     lines = [f"| variant | embedding | input | accuracy | {positive} precision | {positive} recall | {positive} F1 "
-             "| macro F1 | parameters | best / run epochs | train s | tokens/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in _rows(task, cfg):
+             f"| macro F1 | p vs {best}¹ | parameters | best / run epochs | train s | tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
         m, t, p = r["m"], r["t"], r["m"][positive.replace(" ", "_")]
         lines.append(
             f"| {r['variant']} | {r['embedding']} | {r['input']} | {m['accuracy']:.4f} | {p['precision']:.3f} "
-            f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {t['parameters']:,} "
-            f"| {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | {t['tokens_per_s']:,.0f} |")
-    return lines + list(extra_rows)
+            f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {p_vs_best[r['name']]} "
+            f"| {t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} "
+            f"| {t['tokens_per_s']:,.0f} |")
+    note = (f"¹ McNemar's exact test of each run against {best}, the run the task ranks first by "
+            f"{kinds.trained_tasks()[task].metric}, on the same test rows (rnnlab/significance.py): the chance of "
+            "a gap in accuracy at least this large if the two were equally good. Below 0.05, the difference is "
+            "more than test-set luck; it says nothing about seed luck (see the seed table).")
+    return lines + list(extra_rows) + ["", note]
+
+
+def _versus_best(task: str, rows: list[dict]) -> tuple[str, dict[str, str]]:
+    """The task's best run (its ranking metric) and each run's McNemar p-value against it."""
+    t = kinds.trained_tasks()[task]
+    sign = 1 if t.kind.higher_is_better else -1
+    best = min(rows, key=lambda r: (-sign * metricsfile.value(r["m"], t.metric), r["name"]))["name"]
+    right = {r["name"]: significance.correct(layout.plots(task, r["name"]) / "confusion.csv") for r in rows}
+    return best, {name: "—" if name == best else significance.p_text(significance.mcnemar(right[best], hits)[2])
+                  for name, hits in right.items()}
 
 
 def seeds_table(task: str, cfg) -> list[str]:

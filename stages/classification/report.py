@@ -15,7 +15,7 @@ TEMPLATE = Path(__file__).with_name("report.md")
 
 def run(task: str) -> None:
     cfg = P.task(P.load(), task)
-    reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | "
+    reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | | "
                  f"| {r.epochs or ''} | | |" for r in cfg.reference]
     positive = reports.positive_label(cfg, reports.prepared_corpus(task)["labels"])
     runs = reports.runs_table(task, cfg, positive, reference)

@@ -1,0 +1,36 @@
+"""McNemar's exact test for two runs on one test set (the p-value column of the result tables)."""
+
+from __future__ import annotations
+
+import pytest
+from scipy.stats import binomtest
+
+from rnnlab import significance
+
+
+@pytest.mark.parametrize("only_a, only_b, both", [(0, 10, 50), (3, 12, 100), (40, 41, 0), (7, 0, 3), (120, 160, 900)])
+def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_rows(only_a, only_b, both):
+    a = [True] * only_a + [False] * only_b + [True] * both + [False] * 5
+    b = [False] * only_a + [True] * only_b + [True] * both + [False] * 5
+    got_a, got_b, p = significance.mcnemar(a, b)
+    assert (got_a, got_b) == (only_a, only_b)
+    assert p == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-12)
+    assert significance.mcnemar(b, a)[2] == p  # symmetric
+
+
+def test_equal_runs_give_one_and_unequal_lengths_an_error(tmp_path):
+    rows = [True, False, True]
+    assert significance.mcnemar(rows, rows) == (0, 0, 1.0)
+    with pytest.raises(ValueError, match="same test rows: 3 vs 2"):
+        significance.mcnemar(rows, rows[:2])
+    pairs = tmp_path / "confusion.csv"
+    pairs.write_text("actual,predicted\nspam,spam\nham,spam\nham,ham\n", encoding="utf-8")
+    assert significance.correct(pairs) == [True, False, True]
+    assert [significance.p_text(p) for p in (0.0004, 0.0312, 1.0)] == ["< 0.001", "0.031", "1.000"]
+
+
+def test_a_large_test_set_does_not_overflow():
+    a = [i % 7 != 0 for i in range(25_000)]  # an IMDB-sized test set
+    b = [i % 5 != 0 for i in range(25_000)]
+    only_a, only_b, p = significance.mcnemar(a, b)
+    assert only_a + only_b > 5_000 and 0 <= p < 1e-10
