@@ -330,8 +330,7 @@ class _Scheduler:
                     raise RnnlabError("no stage can start: a dependency cycle or a stage that needs more than "
                                       f"{self.jobs} threads and {self.memory_gb:.1f} GiB")  # cannot happen: _clamp
                 if self.running:
-                    finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
-                    for future in finished:
+                    for future in _first_finished(list(self.running)):
                         self._finish(future)
                 self._write_lock(now=not self.running)
         except BaseException:
@@ -445,6 +444,17 @@ class _Scheduler:
     def _record(self, stage, outcome: StageOutcome) -> None:
         self.done[stage] = outcome
         self.on_outcome(outcome)
+
+
+def _first_finished(futures: list[Future]) -> set[Future]:
+    """Wait for the first of the futures to finish, a second at a time: the kernel may hand Ctrl-C to a
+    stage thread (any thread not blocking SIGINT), and CPython then only marks it pending; this thread
+    raises the KeyboardInterrupt when it next takes the GIL, so one endless wait would hold it until a
+    stage ends."""
+    while True:
+        finished, _ = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
+        if finished:
+            return finished
 
 
 def _clamp(needs: Needs, jobs: int, memory_gb: float, gpus: int = 0) -> Needs:
