@@ -64,7 +64,7 @@ def _results_table(rows) -> list[str]:
 
 def _split_text(split, prep: dict) -> tuple[str, str]:
     """How the books were split, and what that lets leak, for the page."""
-    cap = (f"; at most {split.max_per_book} paragraphs per book" if split.max_per_book else "; every paragraph")
+    cap = (f"; at most {split.max_per_book} paragraphs per book" if split.max_per_book else "; every paragraph is used")
     if split.blocks:
         return (f"each book, in reading order, is cut into {split.blocks} runs of consecutive paragraphs, and whole "
                 f"runs go to test ({split.test:.0%}) and validation ({split.val:.0%}), drawn per book{cap}",
