@@ -105,6 +105,9 @@ def test_logging_a_model_never_checks_its_requirements_against_the_installed_dis
     checked = []  # the per-requirement check under every caller: each call looks the distributions up
     monkeypatch.setattr(requirements_utils, "_check_requirement_satisfied", checked.append)
     (tmp_path / "echo.py").write_text(ECHO_MODEL)
+    # an experiment of this database: an earlier test in the same worker leaves MLflow's active experiment
+    # id pointing into its own database (failed under the full suite: "No Experiment with id=1 exists")
+    mlflow.set_experiment("requirement-check")
     with mlflow.start_run():
         mlflow.pyfunc.log_model(name="echo", python_model=str(tmp_path / "echo.py"),
                                 pip_requirements=["rnnlab-not-an-installed-distribution==1.0"],
