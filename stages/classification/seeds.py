@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
 import sys
 
-from rnnlab import atomic, layout, metricsfile, tracking
+from rnnlab import atomic, layout, metricsfile, seedstats, tracking
 from rnnlab import params as P
 from rnnlab.classification import test_report, train_model
 from rnnlab.entry import run_stage
 from rnnlab.vocab import Vocabulary
 
-KEYS = ("accuracy", "macro_f1")
-
-
-def _summary(report: dict) -> dict:
-    return {"accuracy": report["accuracy"], "macro_f1": report["macro_avg"]["f1_score"]}
 
 
 def run(task: str, run_name: str) -> None:
@@ -23,21 +17,17 @@ def run(task: str, run_name: str) -> None:
     cfg = P.task(params, task)
     variant, kind, input_mode = run_name.rsplit("-", 2)
     base = metricsfile.read(layout.metrics(task, run_name))
-    per_seed = {params.seed: _summary(base)}  # the stage `train` already trained the default seed
+    per_seed = {params.seed: seedstats.summary(base)}  # the stage `train` already trained the default seed
     vocab = Vocabulary.load(layout.vocab(task))
     resumes = []
     for seed in cfg.extra_seeds:
         tr = train_model(task, variant, kind, input_mode, seed)
         resumes.append(tr.resume)
         _, _, report = test_report(task, tr.model, vocab, input_mode)
-        per_seed[seed] = _summary(report)
+        per_seed[seed] = seedstats.summary(report)
         print(f"{task}/{run_name} seed {seed}: accuracy {report['accuracy']:.4f}")
         _track(task, run_name, seed, tr, per_seed[seed])
-    out = {"run": run_name, "seeds": list(per_seed), "per_seed": {str(s): v for s, v in per_seed.items()}}
-    for key in KEYS:
-        values = [v[key] for v in per_seed.values()]
-        out[f"{key}_mean"] = round(statistics.fmean(values), 6)
-        out[f"{key}_std"] = round(statistics.stdev(values), 6) if len(values) > 1 else 0.0
+    out = {"run": run_name, **seedstats.spread(per_seed)}
     atomic.write_json(layout.METRICS / task / "seeds" / f"{run_name}.json", out)
     for resume in resumes:  # only now: a failed write reruns from the saved epochs
         resume.unlink(missing_ok=True)

@@ -3,20 +3,14 @@ frozen and the fine-tuned encoder can be told from seed noise (issue 19)."""
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, evaluation, layout, metricsfile, news, newstraining, tracking
+from rnnlab import atomic, evaluation, layout, metricsfile, news, newstraining, seedstats, tracking
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 from rnnlab.errors import RnnlabError
 
-KEYS = ("accuracy", "macro_f1")
-
-
-def _summary(report: dict) -> dict:
-    return {"accuracy": report["accuracy"], "macro_f1": report["macro_avg"]["f1_score"]}
 
 
 def run(task: str, variant: str) -> None:
@@ -27,17 +21,13 @@ def run(task: str, variant: str) -> None:
         raise RnnlabError(f"params.yaml: tasks.{task}.extra_seeds {cfg.extra_seeds} repeats a seed "
                           f"(the default seed {params.seed} is always the first)")
     base = metricsfile.read(layout.metrics(task, variant))
-    per_seed = {params.seed: _summary(base)}  # the stage `train` already trained the default seed
+    per_seed = {params.seed: seedstats.summary(base)}  # the stage `train` already trained the default seed
     corpus = news.corpus_info(task)
     resumes = []
     for seed in cfg.extra_seeds:
         per_seed[seed], resume = _retrain(task, variant, cfg, seed, corpus)
         resumes.append(resume)
-    out = {"variant": variant, "seeds": list(per_seed), "per_seed": {str(s): v for s, v in per_seed.items()}}
-    for key in KEYS:
-        values = [v[key] for v in per_seed.values()]
-        out[f"{key}_mean"] = round(statistics.fmean(values), 6)
-        out[f"{key}_std"] = round(statistics.stdev(values), 6) if len(values) > 1 else 0.0
+    out = {"variant": variant, **seedstats.spread(per_seed)}
     atomic.write_json(layout.METRICS / task / "seeds" / f"{variant}.json", out)
     for resume in resumes:  # only now: a failed write reruns from the saved epochs
         resume.unlink(missing_ok=True)
@@ -49,7 +39,7 @@ def _retrain(task: str, variant: str, cfg, seed: int, corpus: dict) -> tuple[dic
     """One extra seed's test numbers and its resume state (its model is freed before the next seed trains)."""
     tr = newstraining.train_variant(task, variant, seed, f"{task}/{variant}/seed {seed}")
     y, pred = newstraining.predict_test_split(task, variant, tr.model, corpus["labels"])
-    summary = _summary(evaluation.report(y, pred, corpus["labels"]))
+    summary = seedstats.summary(evaluation.report(y, pred, corpus["labels"]))
     print(f"{task}/{variant} seed {seed}: accuracy {summary['accuracy']:.4f}, macro F1 {summary['macro_f1']:.4f}")
     _track(task, variant, cfg, seed, tr, summary, corpus)
     return summary, tr.resume
