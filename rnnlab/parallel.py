@@ -324,15 +324,16 @@ class _Scheduler:
     def run(self) -> list[StageOutcome]:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage")
         try:
-            while len(self.done) < len(self.plan):
-                started = self._start_ready(pool)
-                if not self.running and not started:
-                    raise RnnlabError("no stage can start: a dependency cycle or a stage that needs more than "
-                                      f"{self.jobs} threads and {self.memory_gb:.1f} GiB")  # cannot happen: _clamp
-                if self.running:
-                    for future in _first_finished(list(self.running)):
-                        self._finish(future)
-                self._write_lock(now=not self.running)
+            with _HeldInterrupt() as interrupt:
+                while len(self.done) < len(self.plan):
+                    started = self._start_ready(pool, interrupt)
+                    if not self.running and not started:
+                        raise RnnlabError("no stage can start: a dependency cycle or a stage that needs more than "
+                                          f"{self.jobs} threads and {self.memory_gb:.1f} GiB")  # cannot: _clamp
+                    if self.running:
+                        for future in _first_finished(list(self.running), interrupt):
+                            self._finish(future)
+                    self._write_lock(now=not self.running)
         except BaseException:
             self.commands.stop_all()  # Ctrl-C or an error of DVC's: no stage runs on without us
             raise
@@ -347,7 +348,7 @@ class _Scheduler:
                               "every other stage finished and is in dvc.lock)")
         return outcomes
 
-    def _start_ready(self, pool) -> bool:
+    def _start_ready(self, pool, interrupt: _HeldInterrupt) -> bool:
         """Check every stage whose upstream is done; start the commands that must run, the longest
         chains first. When the first of them does not fit, none after it starts: 1-thread stages
         taking every freed thread would starve a stage that needs two."""
@@ -355,6 +356,7 @@ class _Scheduler:
         busy = [self.needs[s] for s, *_ in self.running.values()]
         threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
         for stage in self.order:
+            interrupt.raise_if_pressed()
             if stage in self.done or any(stage is s for s, *_ in self.running.values()):
                 continue
             ups = self.upstream[stage]
@@ -446,15 +448,48 @@ class _Scheduler:
         self.on_outcome(outcome)
 
 
-def _first_finished(futures: list[Future]) -> set[Future]:
+def _first_finished(futures: list[Future], interrupt: _HeldInterrupt) -> set[Future]:
     """Wait for the first of the futures to finish, a second at a time: the kernel may hand Ctrl-C to a
-    stage thread (any thread not blocking SIGINT), and CPython then only marks it pending; this thread
-    raises the KeyboardInterrupt when it next takes the GIL, so one endless wait would hold it until a
-    stage ends."""
+    stage thread (any thread not blocking SIGINT), and CPython then only marks it pending for this
+    thread, whose wait it does not cut short; one endless wait would hold it until a stage ends."""
     while True:
+        interrupt.raise_if_pressed()
         finished, _ = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
         if finished:
             return finished
+
+
+class _HeldInterrupt:
+    """Ctrl-C (and SIGTERM, which `rnnlab repro` turns into it) held until this thread is between two of
+    DVC's bookkeeping steps: raised in the middle of one, it cut DVC's write of .dvc/tmp/rwlock in half,
+    and every later DVC command in the project failed on the corrupted file. Only where the signal
+    would raise KeyboardInterrupt in this thread anyway (the main thread, Python's own handler)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.pressed = False
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> _HeldInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                if signal.getsignal(signum) is signal.default_int_handler:
+                    self.previous[signum] = signal.signal(signum, self._press)
+        return self
+
+    def _press(self, signum, frame) -> None:
+        self.pressed = True
+
+    def raise_if_pressed(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if exc_type is None:
+            self.raise_if_pressed()  # a signal that came during the last steps is not lost
 
 
 def _clamp(needs: Needs, jobs: int, memory_gb: float, gpus: int = 0) -> Needs:

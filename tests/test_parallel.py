@@ -282,6 +282,35 @@ def test_ctrl_c_stops_every_stage_process(project, to_one_thread):
     assert not (project / "dvc.lock").exists()
 
 
+def test_ctrl_c_in_the_middle_of_dvcs_bookkeeping_waits_for_its_end(project):
+    """Ctrl-C that lands while DVC writes .dvc/tmp/rwlock (the runner checks a stage in its main thread):
+    the write finishes, then the run stops. Raised in the middle, it left half a JSON file, and every DVC
+    command after it failed (RWLockFileCorruptedError, seen once in CI)."""
+    code = """import json, os, signal, sys, time
+import dvc.rwlock
+class HalfThenCtrlC:  # DVC's json, except that the first rwlock write is cut by Ctrl-C halfway
+    load, loads, JSONDecodeError, sent = json.load, json.loads, json.JSONDecodeError, False
+    @classmethod
+    def dump(cls, obj, f):
+        text = json.dumps(obj)
+        f.write(text[: len(text) // 2]); f.flush()
+        if not cls.sent:
+            cls.sent = True
+            os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2)  # Python runs the handler here
+        f.write(text[len(text) // 2:])
+dvc.rwlock.json = HalfThenCtrlC
+from rnnlab import parallel
+parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(project)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr, done.stdout + done.stderr
+    assert "RWLock" not in done.stderr, done.stderr
+    json.loads((project / ".dvc/tmp/rwlock").read_text())  # whole
+    assert "left" in dvc(project, "status")  # DVC still works in the project; nothing ran
+    assert not (project / "spans.jsonl").exists()
+
+
 def test_a_killed_rnnlab_repro_says_so_in_one_line(project):
     """`kill` of `rnnlab repro` (SIGTERM, as from a job control or a scheduler): its stages stop, and it
     says so in one line with exit 130, not a KeyboardInterrupt traceback."""
