@@ -230,7 +230,9 @@ class LettersTfidf(_Strict):
     max_features: PosInt = 5000
 
 
-class LettersChars(_Strict):  # character n-grams within word bounds: the standard authorship baseline
+class LettersChars(_Strict):  # character n-grams: the standard authorship baseline
+    # char: n-grams across word bounds too (spacing and punctuation habits); char_wb: within words
+    analyzer: Literal["char", "char_wb"] = "char_wb"
     ngrams: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [2, 5]  # shortest, longest
     max_features: PosInt = 100_000
     min_df: PosInt = 2
@@ -260,9 +262,11 @@ class LettersStatic(_Strict):
     # book); a real letter counts letters_weight times (159 letters beside ~7,000 book paragraphs)
     class_weight: Literal["none", "balanced"] = "none"
     letters_weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    # a second author head that only real letters use, added to the shared one: it learns how letters
-    # differ from books (Daume's "frustratingly easy" domain adaptation, at the head)
-    letters_head: bool = False
+    # real letters' author head: none (the books' head scores them), add (a second head that only letters
+    # train, added to the shared one: how letters differ from books, Daume's "frustratingly easy" domain
+    # adaptation) or own (letters are scored by their own head alone; the books' head never sees them)
+    letters_head: Literal["none", "add", "own"] = "none"
+    letters_lr: Annotated[float, Field(gt=0, le=1)] | None = None  # that head's (null: lr); it sees few rows
     project: Width = 256  # sparse inputs (chars) are first projected to this many dimensions
 
 

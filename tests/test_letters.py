@@ -118,23 +118,43 @@ def test_author_weights_balance_authors_and_count_letters_more():
     assert plain.tolist() == [1, 1, 1, 1, 0, 1, 1]
 
 
-def test_letters_head_corrects_letters_only_and_sparse_rows_train_the_projection():
+@pytest.mark.parametrize("mode", ["add", "own"])
+def test_letters_head_scores_letters_only_from_the_ngrams_and_sparse_rows_train_the_projection(mode):
+    """The letters head reads a sparse row's n-grams (not the projection); book rows never use it; `own`
+    scores letters by it alone, so the books' head learns nothing from them; `add` adds it."""
     import scipy.sparse as sp
 
     torch.manual_seed(0)
     rows = sp.random(8, 50, density=0.2, format="csr", dtype=np.float32, random_state=0)
-    model = L.MultiTaskRNN(50, "lstm", 3, 2, hidden=8, dropout=0.0, project=6, letters_head=True)
+    model = L.MultiTaskRNN(50, "lstm", 3, 2, hidden=8, dropout=0.0, project=6, letters_head=mode)
+    assert model.letters_head.weight.shape == (50, 3)  # one row per n-gram
+    torch.nn.init.normal_(model.letters_head.weight)  # trained, say (it starts at zero: no correction)
     data = L.Data(rows, np.array([0, 1, 2, 0, 1, 2, 0, L.NO_AUTHOR]), np.zeros(8), np.array([0, 0, 0, 0, 1, 1, 1, 1]))
     x, n, a, l, d, w = next(data.batches(8))  # sparse rows: SparseRows
     as_books, _ = model(x, n)
-    mixed, _ = model(x, n, d)
-    assert torch.equal(mixed[d == 0], as_books[d == 0]) and not torch.allclose(mixed[d == 1], as_books[d == 1])
-    total, _, _ = L.joint_loss(mixed, model(x, n, d)[1], a, l, w)
+    mixed, lang = model(x, n, d)
+    letters_only = torch.from_numpy(rows.toarray()) @ model.letters_head.weight
+    assert torch.equal(mixed[d == 0], as_books[d == 0])
+    expected = letters_only + (as_books if mode == "add" else 0)
+    assert torch.allclose(mixed[d == 1], expected[d == 1], atol=1e-5)
+    author_grad = torch.autograd.grad(mixed[d == 1].sum(), model.author_head.weight, retain_graph=True)[0]
+    assert (author_grad.abs().sum() == 0) == (mode == "own")
+    total, _, _ = L.joint_loss(mixed, lang, a, l, w)
     total.backward()
     assert model.project.weight.grad[rows.indices].abs().sum() > 0  # the n-grams present get a gradient ...
     absent = np.setdiff1d(np.arange(50), rows.indices)
     assert model.project.weight.grad[absent].abs().sum() == 0     # ... the absent ones none
-    assert model.letters_head.weight.grad.abs().sum() > 0
+    letter_ngrams = np.unique(rows[4:].indices)
+    assert model.letters_head.weight.grad[letter_ngrams].abs().sum() > 0
+    assert model.letters_head.weight.grad[np.setdiff1d(np.arange(50), letter_ngrams)].abs().sum() == 0
+
+
+def test_the_letters_head_has_its_own_learning_rate():
+    model = L.MultiTaskRNN(50, "linear", 3, 2, dropout=0.0, project=6, letters_head="own")
+    groups = L._param_groups(model, 1e-3, 0.03)
+    assert [g["lr"] for g in groups] == [1e-3, 0.03] and groups[1]["params"] == [model.letters_head.weight]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert len(L._param_groups(model, 1e-3, None)) == 1
 
 
 def test_linear_reference_reads_the_input_itself():

@@ -62,6 +62,27 @@ def _results_table(rows) -> list[str]:
     return lines
 
 
+LETTERS_HEAD = {"none": "the books' author head",
+                "add": "the books' author head plus a second one that only real letters train (how letters differ from books)",
+                "own": "an author head of their own that only real letters train (the books' head never sees them)"}
+
+
+def _ngrams_text(chars) -> str:
+    where = "across word bounds" if chars.analyzer == "char" else "within words"
+    return f"{chars.ngrams[0]}- to {chars.ngrams[1]}-character sequences {where}"
+
+
+def _letters_head_text(st, ft) -> str:
+    """How real letters get their author: the static runs' way, then the fine-tuned runs' where it differs."""
+    lr = f", at learning rate {st.letters_lr}" if st.letters_head != "none" and st.letters_lr else ""
+    text = f"static runs score real letters with {LETTERS_HEAD[st.letters_head]}{lr}"
+    if st.letters_head != "none":
+        text += "; on the sparse n-gram rows that head reads the n-grams themselves, not the projection"
+    if ft.letters_head != st.letters_head:
+        text += f"; the fine-tuned runs with {LETTERS_HEAD[ft.letters_head]}"
+    return text
+
+
 def _split_text(split, prep: dict) -> tuple[str, str]:
     """How the books were split, and what that lets leak, for the page."""
     cap = (f"; at most {split.max_per_book} paragraphs per book" if split.max_per_book else "; every paragraph is used")
@@ -96,7 +117,8 @@ def run(task: str) -> None:
         books=cfg.corpora.books, letters=cfg.corpora.letters, letters_read=prep["read"]["letters"],
         min_words=prep["min_words"], dropped_boilerplate=prep["dropped_boilerplate"],
         split_text=split_text, leak_text=leak_text, class_weight=st.class_weight, letters_weight=st.letters_weight,
-        letters_head="with" if st.letters_head else "without", project=st.project, chars_max=cfg.chars.max_features,
+        letters_head=_letters_head_text(st, ft), project=st.project, chars_max=cfg.chars.max_features,
+        chars_ngrams=_ngrams_text(cfg.chars),
         seed=params.seed,
         dup_within=prep["dropped_duplicates_within_books"],
         dup_across=sum(prep["dropped_cross_split_duplicates"].values()),

@@ -51,7 +51,7 @@ def run(task: str, kind: str, variant: str) -> None:
                                   "authors": authors, "langs": langs}, inputs)
     with tracking.training_run(task, name, params.seed, t.model_dump()) as live:
         result = L.fit(model, train, val, lr=t.lr, batch_size=t.batch, max_epochs=t.max_epochs, patience=t.patience,
-                       seed=params.seed, resume=resume, desc=f"letters/{name}")
+                       seed=params.seed, resume=resume, desc=f"letters/{name}", letters_lr=t.letters_lr)
         config = {"kind": "letters", "task": task, "feature": kind, "variant": variant, "finetuned": kind == "finetuned",
                   "input_dim": int(input_dim), "vocab_size": int(vocab_size), "authors": authors, "langs": langs,
                   "hidden": t.hidden, "dropout": t.dropout, "max_len": max_len if kind == "finetuned" else 1,
