@@ -295,6 +295,17 @@ class LettersTask(_Task):
     word2vec: Word2Vec = Word2Vec()
     static: LettersStatic = LettersStatic()
     finetuned: LettersFinetuned = LettersFinetuned()
+    # the headline runs (FEATURE-MODEL) retrained with extra seeds, reported as mean +- std (stage `<task>_seeds`)
+    seed_runs: list[str] = []
+    extra_seeds: list[int] = []
+
+    @model_validator(mode="after")
+    def _seed_runs_in_grid(self):
+        grid = {f"{f}-{m}" for f in self.features for m in self.models}
+        for run in self.seed_runs:
+            if run not in grid:
+                raise ValueError(f"seed_runs: {run!r} is not a run of this task's grid (features x models)")
+        return self
 
 
 class Attributions(_Strict):

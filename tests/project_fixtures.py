@@ -38,6 +38,7 @@ def small_params(params: dict) -> dict:
     news["finetune"].update(max_epochs=1, batch=16)
     letters = tasks["letters"]
     letters.update(models=["lstm"], features=["chars", "finetuned"])  # tfidf, word2vec, glove, sbert: tests/test_letters.py
+    letters.update(seed_runs=["chars-lstm"], extra_seeds=[1])
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
     letters["static"].update(max_epochs=2)

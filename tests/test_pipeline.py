@@ -72,6 +72,24 @@ def test_every_stage_wrote_its_outputs(project):
     assert "| lstm: LSTM(32), every next character" in (path / "results/poetry.md").read_text()  # small params' width
 
 
+def test_a_letters_headline_run_is_retrained_with_each_extra_seed(project):
+    """letters_seeds@chars-lstm: seed 42's numbers are the evaluate stage's, seed 1 is trained anew, and the
+    page shows the spread."""
+    path, _, _ = project
+    sweep = json.loads((path / "metrics/letters/seeds/chars-lstm.json").read_text())
+    base = json.loads((path / "metrics/letters/chars-lstm.json").read_text())
+    assert sweep["seeds"] == [42, 1]
+    keys = ("books_author_macro_f1", "letters_author_accuracy", "lang_accuracy", "author_macro_f1")
+    assert sweep["per_seed"]["42"] == {k: base[k] for k in keys}
+    for k in keys:
+        values = [sweep["per_seed"][s][k] for s in ("42", "1")]
+        assert sweep[f"{k}_mean"] == round(sum(values) / 2, 6) and 0 <= values[1] <= 1
+        assert sweep[f"{k}_std"] == round(abs(values[0] - values[1]) / 2 ** 0.5, 6)
+    page = (path / "results/letters.md").read_text()
+    assert "## Headline runs over seeds 42, 1" in page
+    assert f"| TF-IDF character n-grams | lstm | {sweep['books_author_macro_f1_mean']:.4f} ± " in page
+
+
 def test_the_pretrained_poetry_model_reads_the_prose_then_the_poems(project):
     path, _, _ = project
     split = json.loads((path / "metrics/poetry/split.json").read_text())

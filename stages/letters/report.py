@@ -10,6 +10,7 @@ from pathlib import Path
 from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
+from rnnlab.errors import RnnlabError
 
 # Deck 000, "Letter Dataset" (20.1.2025), test support 4,881 letter paragraphs: (author accuracy,
 # author macro F1, language accuracy). Accuracies read off the slides' reports (weighted-average
@@ -23,7 +24,7 @@ DECK = {
 }
 DEPENDS_ON = ("report.md",)  # the page's prose, with $placeholders for the numbers
 TEMPLATE = Path(__file__).with_name("report.md")
-KIND = {"tfidf": "TF-IDF (5,000 words)", "chars": "TF-IDF character 2-5-grams", "word2vec": "mean word2vec (trained here)", "glove": "mean GloVe 6B-50d",
+KIND = {"tfidf": "TF-IDF (5,000 words)", "chars": "TF-IDF character n-grams", "word2vec": "mean word2vec (trained here)", "glove": "mean GloVe 6B-50d",
         "sbert": "SBERT all-MiniLM-L6-v2", "finetuned": "fine-tuned embedding (GloVe init)"}
 
 def _load(task: str, kind: str, variant: str) -> tuple[dict, dict]:
@@ -60,6 +61,34 @@ def _results_table(rows) -> list[str]:
                      f"{m['author_macro_f1']:.4f} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | "
                      f"{' | '.join(d)} |")
     return lines
+
+
+def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:
+    """The seed_runs over every seed (stage `<task>_seeds`): mean ± sample std, and each seed's numbers."""
+    if not cfg.seed_runs or not cfg.extra_seeds:
+        return ""
+    seeds = [seed, *cfg.extra_seeds]
+    lines = [f"## Headline runs over seeds {', '.join(map(str, seeds))}", "",
+             f"Mean ± sample standard deviation over {len(seeds)} seeds (stage `{task}_seeds`; the table above is "
+             f"seed {seed}'s). With {n_letters} test letters, one letter is {100 / max(n_letters, 1):.1f} points of "
+             "letter accuracy.", "",
+             "| input | encoder | books: author macro F1 | letters: author acc | language acc | each seed: books / letters |",
+             "|---|---|---|---|---|---|"]
+    for run in cfg.seed_runs:
+        path = layout.METRICS / task / "seeds" / f"{run}.json"
+        sweep = metricsfile.read(path)
+        if sweep["seeds"] != seeds:
+            raise RnnlabError(f"{path}: seeds {sweep['seeds']}, but params.yaml asks for {seeds} (rerun {task}_seeds@{run})")
+        feature, variant = run.split("-", 1)
+        each = ", ".join(f"{s}: {v['books_author_macro_f1']:.4f} / {v['letters_author_accuracy']:.3f}"
+                         for s, v in sweep["per_seed"].items())
+        lines.append(f"| {KIND[feature]} | {variant} | {_spread(sweep, 'books_author_macro_f1')} | "
+                     f"{_spread(sweep, 'letters_author_accuracy', 3)} | {_spread(sweep, 'lang_accuracy')} | {each} |")
+    return "\n".join(lines)
+
+
+def _spread(sweep: dict, key: str, digits: int = 4) -> str:
+    return f"{sweep[key + '_mean']:.{digits}f} ± {sweep[key + '_std']:.{digits}f}"
 
 
 LETTERS_HEAD = {"none": "the books' author head",
@@ -126,7 +155,8 @@ def run(task: str) -> None:
         test_books=test["source"].get("gutenberg", 0), test_letters=test["source"].get("letters", 0),
         test_langs=", ".join(f"{k} {v}" for k, v in test["lang"].items()),
         others=" and ".join(others) or "other authors", author_rows=test["author_head_rows"],
-        results_table="\n".join(_results_table(rows)), best_kind=KIND[best_k], best_variant=best_v,
+        results_table="\n".join(_results_table(rows)),
+        seeds_section=_seeds_section(task, cfg, params.seed, test["source"].get("letters", 0)), best_kind=KIND[best_k], best_variant=best_v,
         best=f"{best_k}-{best_v}", best_author_accuracy=f"{best_m['author_accuracy']:.4f}",
         best_lang_accuracy=f"{best_m['lang_accuracy']:.4f}", best_epoch=best_t["best_epoch"],
         best_epochs_run=best_t["epochs_run"],

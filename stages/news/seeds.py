@@ -9,7 +9,6 @@ from pathlib import Path
 from rnnlab import atomic, evaluation, layout, metricsfile, news, newstraining, seedstats, tracking
 from rnnlab import params as P
 from rnnlab.entry import run_stage
-from rnnlab.errors import RnnlabError
 
 
 
@@ -17,9 +16,7 @@ def run(task: str, variant: str) -> None:
     newstraining.check_variant(variant)
     params = P.load()
     cfg = P.task(params, task, "news")
-    if params.seed in cfg.extra_seeds or len(set(cfg.extra_seeds)) < len(cfg.extra_seeds):
-        raise RnnlabError(f"params.yaml: tasks.{task}.extra_seeds {cfg.extra_seeds} repeats a seed "
-                          f"(the default seed {params.seed} is always the first)")
+    seedstats.check_extra_seeds(task, params.seed, cfg.extra_seeds)
     base = metricsfile.read(layout.metrics(task, variant))
     per_seed = {params.seed: seedstats.summary(base)}  # the stage `train` already trained the default seed
     corpus = news.corpus_info(task)
