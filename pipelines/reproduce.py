@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging.handlers import APILogHandler
 
 from pipelines.settings import PROJECT
-from rnnlab import dvcrun, parallel
+from rnnlab import dvcrun, noop, parallel
 
 DOWNLOAD_RETRIES = 3
 
@@ -104,10 +104,19 @@ def reproduce(targets: list[str] | None = None, force: bool = False, project: st
         jobs then defaults to the cluster's threads.
     """
     root = Path(project or PROJECT)
+    whole = not targets and not force
+    if whole and noop.up_to_date(root):  # as `rnnlab repro`: no stage's check, nothing ran (rnnlab/noop.py)
+        get_run_logger().info("%s", noop.UP_TO_DATE)
+        create_markdown_artifact(f"## reproduce: up to date\n\n{noop.UP_TO_DATE}\n", key="reproduce-summary",
+                                 description="stages run vs cached, metrics changed")
+        return {"seconds": 0.0, "stages": {}, "metrics_changed": [], "up_to_date": True}
+    noop.forget(root)
     start, before = time.monotonic(), dvcrun.metrics_snapshot(root)
     tasks = _Tasks(dvcrun.stage_graph(root))
     outcomes = parallel.reproduce(root, targets, force, jobs=jobs or (None if address else 1), address=address,
                                   hook=tasks.command, on_output=_log_output, on_outcome=tasks.outcome)
+    if whole:
+        noop.record(root)
     changes = dvcrun.metrics_changes(before, dvcrun.metrics_snapshot(root))
     seconds = time.monotonic() - start
     markdown = summary_markdown(outcomes, changes, seconds)

@@ -230,8 +230,7 @@ def repro(args) -> None:
 
     whole = not args.targets and not args.force
     if whole and noop.up_to_date():
-        print("Data and pipelines are up to date (nothing DVC's last check rests on has changed; "
-              "`rnnlab repro --force` or a stage name asks DVC itself)")
+        print(noop.UP_TO_DATE)
         return
     noop.forget()
     outcomes = parallel.reproduce(".", args.targets or None, force=args.force, jobs=args.jobs, address=args.address,

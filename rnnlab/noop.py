@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 
 SNAPSHOT = Path(".rnnlab/up-to-date.json")
+UP_TO_DATE = ("Data and pipelines are up to date (nothing DVC's last check rests on has changed; "
+              "a --force run or a stage name asks DVC itself)")
 DEFINITIONS = ("dvc.yaml", "dvc.lock", "params.yaml")  # and every params file the lock names
 
 

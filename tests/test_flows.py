@@ -147,6 +147,11 @@ def test_with_jobs_independent_stages_are_concurrent_task_runs(tmp_path, monkeyp
     assert left.start_time < right.end_time and right.start_time < left.end_time, "not concurrent"
     assert {i.id for i in runs["join"].task_inputs["wait_for"]} == {left.id, right.id}
     assert "> python stage.py left 1.0" in logs_of(client, left.id)
+    again = reproduce(project=str(project), jobs=2, return_state=True)  # the whole pipeline, nothing changed
+    assert again.result()["up_to_date"] and task_runs(client, flow_run_of(again)) == []  # no stage was checked
+    assert "up to date" in summary_artifact(client, flow_run_of(again))
+    (project / "stage.py").write_text((project / "stage.py").read_text() + "\n")  # a dependency moved: DVC decides
+    assert set(reproduce(project=str(project), jobs=2)["stages"].values()) == {dvcrun.RAN}
 
 
 FLAKY = """
