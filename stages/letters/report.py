@@ -80,8 +80,8 @@ def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:
         if sweep["seeds"] != seeds:
             raise RnnlabError(f"{path}: seeds {sweep['seeds']}, but params.yaml asks for {seeds} (rerun {task}_seeds@{run})")
         feature, variant = run.split("-", 1)
-        each = ", ".join(f"{s}: {v['books_author_macro_f1']:.4f} / {v['letters_author_accuracy']:.3f}"
-                         for s, v in sweep["per_seed"].items())
+        each = ", ".join(f"{s}: {sweep['per_seed'][str(s)]['books_author_macro_f1']:.4f} / "
+                         f"{sweep['per_seed'][str(s)]['letters_author_accuracy']:.3f}" for s in seeds)
         lines.append(f"| {KIND[feature]} | {variant} | {_spread(sweep, 'books_author_macro_f1')} | "
                      f"{_spread(sweep, 'letters_author_accuracy', 3)} | {_spread(sweep, 'lang_accuracy')} | {each} |")
     return "\n".join(lines)
@@ -106,7 +106,9 @@ def _letters_head_text(st, ft) -> str:
     lr = f", at learning rate {st.letters_lr}" if st.letters_head != "none" and st.letters_lr else ""
     text = f"static runs score real letters with {LETTERS_HEAD[st.letters_head]}{lr}"
     if st.letters_head != "none":
-        text += "; on the sparse n-gram rows that head reads the n-grams themselves, not the projection"
+        text += ("; on the sparse n-gram rows that head reads the n-grams themselves, not the projection" +
+                 (" (so there the letters column is a linear model of the letters' n-grams, the same for every encoder "
+                  "that trains as many epochs)" if st.letters_head == "own" else ""))
     if ft.letters_head != st.letters_head:
         text += f"; the fine-tuned runs with {LETTERS_HEAD[ft.letters_head]}"
     return text
