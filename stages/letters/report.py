@@ -110,7 +110,7 @@ def _letters_head_text(st, ft) -> str:
                  (" (so there the letters column is a linear model of the letters' n-grams, the same for every encoder "
                   "that trains as many epochs)" if st.letters_head == "own" else ""))
     if ft.letters_head != st.letters_head:
-        text += f"; the fine-tuned runs with {LETTERS_HEAD[ft.letters_head]}"
+        text += f"; the fine-tuned runs score them with {LETTERS_HEAD[ft.letters_head]}"
     return text
 
 
