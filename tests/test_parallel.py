@@ -299,6 +299,7 @@ class HalfThenCtrlC:  # DVC's json, except that the first rwlock write is cut by
             os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2)  # Python runs the handler here
         f.write(text[len(text) // 2:])
 dvc.rwlock.json = HalfThenCtrlC
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as a foreground job has it (see the test above)
 from rnnlab import parallel
 parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)
 """
