@@ -32,7 +32,7 @@ from typing import Callable
 
 import yaml
 
-from rnnlab import atomic, device
+from rnnlab import atomic, device, tracking
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
@@ -266,6 +266,8 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_
     params = P.load(params_file) if params_file.is_file() else None  # a DVC project that is not rnnlab's
     if gpus is None:
         gpus = device.gpus_for(params.device) if params else []
+    if params and plan:
+        _ensure_tracking_store()
     if needs_of is None:
         by_name = {s.addressing: s for s in plan}
 
@@ -278,6 +280,15 @@ def _reproduce_locked(repo, targets, force, jobs, memory_gb, hook, commands, on_
     if not targets:
         _drop_stale_lock_entries(repo, {s.addressing for s in graph.nodes})
     return outcomes
+
+
+def _ensure_tracking_store() -> None:
+    """Create a SQLite tracking store that does not exist yet (a fresh clone) before stages start at
+    once: each would run MLflow's schema migrations on it and they collide ("Online migration
+    expected to match one row"). Nothing for a tracking server or a store already there."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        tracking.ensure_store()
 
 
 def _drop_stale_lock_entries(repo, stages: set[str]) -> None:

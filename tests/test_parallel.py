@@ -125,6 +125,29 @@ def test_a_whole_pipeline_run_drops_lock_entries_of_stages_dvc_yaml_no_longer_ha
     assert "Data and pipelines are up to date" in dvc(project, "status")
 
 
+def test_a_fresh_clone_gets_its_tracking_store_before_stages_start_at_once(tmp_path, monkeypatch):
+    """Two stages opening a SQLite store that does not exist yet both run MLflow's migrations and
+    collide; the runner of an rnnlab project creates it first."""
+    path = tmp_path / "p"
+    path.mkdir()
+    shutil.copy(ROOT / "params.yaml", path)
+    (path / "check.py").write_text(
+        "import pathlib, sqlite3, sys\n"
+        "with sqlite3.connect('file:mlflow.db?mode=ro', uri=True) as db:\n"  # fails when there is none
+        "    (version,), = db.execute('select version_num from alembic_version')\n"
+        "pathlib.Path(sys.argv[1]).write_text(version)\n")
+    stages = {name: {"cmd": f"python check.py {name}.txt", "deps": ["check.py"], "outs": [f"{name}.txt"]}
+              for name in ("left", "right")}
+    (path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (path / ".gitignore").write_text("mlflow.db\n")
+    git(path, "init", "-q")
+    dvc(path, "init", "-q")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    outcomes = parallel.reproduce(path, jobs=2, memory_gb=4, on_output=lambda s, t: None)
+    assert {o.status for o in outcomes} == {dvcrun.RAN}
+    assert (path / "left.txt").read_text() == (path / "right.txt").read_text() != ""
+
+
 def test_one_job_runs_one_stage_at_a_time(project):
     parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
     s = sorted(spans(project).values())
