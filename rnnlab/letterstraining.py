@@ -1,7 +1,8 @@
 """One letters run trained and scored: what the train, evaluate and seeds stages of a letters task share.
 
-    train_run(task, feature, variant, seed)   the model of one input kind x encoder, fitted (resumable)
-    test_metrics(task, model, config)         its test scores: both heads, and per source (books, letters)
+    train_run(cfg, task, feature, variant, seed)   the model of one input kind x encoder, fitted (resumable)
+    fit_letters_head(model, train, l2_grid, folds) the letters' own n-gram head, fitted before the network
+    test_metrics(task, model, config)              its test scores: both heads, and per source (books, letters)
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from rnnlab import device, evaluation, layout, training
 from rnnlab import letters as L
-from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
 
@@ -32,11 +34,11 @@ def check_run(cfg, task: str, feature: str, variant: str) -> None:
         raise RnnlabError(f"params.yaml: tasks.{task}.features x models has no {feature}-{variant}")
 
 
-def train_run(task: str, feature: str, variant: str, seed: int, desc: str) -> Trained:
+def train_run(cfg, task: str, feature: str, variant: str, seed: int, desc: str) -> Trained:
     """Static kinds: the paragraph's vector as a sequence of length 1; `chars` rows projected first;
-    `finetuned`: token ids through the GloVe-initialised embedding layer. Early stopping on the
+    `finetuned`: token ids through the GloVe-initialised embedding layer. With letters_l2, the letters'
+    own head on the n-grams is fitted first and frozen (fit_letters_head). Early stopping on the
     validation joint loss, best epoch kept; resumable from .rnnlab/resume/ (keyed by the seed too)."""
-    cfg = P.task(P.load(), task, "letters")
     check_run(cfg, task, feature, variant)
     training.seed_everything(seed)
     info = L.corpus_info(task)
@@ -55,6 +57,9 @@ def train_run(task: str, feature: str, variant: str, seed: int, desc: str) -> Tr
         input_dim, vocab_size = train.x.shape[1], 0
         model = L.MultiTaskRNN(input_dim, variant, len(authors), len(langs), t.hidden, t.dropout,
                                project=project, letters_head=t.letters_head)
+    head_fit = None
+    if project is not None and t.letters_l2:  # fitted now, frozen while the network trains
+        head_fit = fit_letters_head(model, train, t.letters_l2, t.letters_folds)
     model = device.to(model)
     name = L.run_name(feature, variant)
     inputs += [layout.prepared(task) / f"{s}.csv" for s in ("train", "val")]
@@ -67,8 +72,59 @@ def train_run(task: str, feature: str, variant: str, seed: int, desc: str) -> Tr
               "authors": authors, "langs": langs, "hidden": t.hidden, "dropout": t.dropout,
               "max_len": cfg.finetuned.max_len if feature == "finetuned" else 1,
               "input_mode": cfg.finetuned.input if feature == "finetuned" else "padded", "project": project,
-              "letters_head": t.letters_head}
+              "letters_head": t.letters_head, "letters_head_fit": head_fit}
     return Trained(model, result, config, t, resume)
+
+
+def fit_letters_head(model: L.MultiTaskRNN, train: L.Data, l2_grid: list[float], folds: int) -> dict:
+    """Fit the letters' own head on sparse rows before the network trains, then freeze it: an
+    L2-regularised multinomial logistic regression on the training letters' n-grams (convex: one
+    optimum, whatever the seed or encoder), its strength the l2_grid value with the best accuracy in
+    `folds`-fold cross-validation on those letters (the first of equals: the strongest)."""
+    rows = np.flatnonzero(train.letter.astype(bool) & (train.author != L.NO_AUTHOR))
+    x, y = train.x[rows], train.author[rows]
+    n_authors = model.author_head.out_features
+    cv = {l2: _cv_accuracy(x, y, n_authors, l2, folds) for l2 in l2_grid}
+    best = max(l2_grid, key=lambda l2: cv[l2])  # max keeps the first of equals
+    head = model.letters_head.weight
+    with torch.no_grad():
+        head.copy_(_logistic(x, y, n_authors, best).to(head.device))
+    head.requires_grad_(False)
+    return {"letters": len(rows), "l2": best, "folds": folds, "cv_accuracy": {str(k): round(v, 6) for k, v in cv.items()}}
+
+
+def _cv_accuracy(x, y: np.ndarray, n_classes: int, l2: float, folds: int) -> float:
+    from sklearn.model_selection import StratifiedKFold
+
+    hits = 0
+    for fit_rows, held in StratifiedKFold(folds).split(np.zeros(len(y)), y):  # unshuffled: no seed in the choice
+        weight = _logistic(x[fit_rows], y[fit_rows], n_classes, l2)
+        hits += int((_sparse_logits(x[held], weight).argmax(1).numpy() == y[held]).sum())
+    return hits / len(y)
+
+
+def _logistic(x, y: np.ndarray, n_classes: int, l2: float) -> torch.Tensor:
+    """[n_features, n_classes] weights minimising mean cross-entropy + l2/2 |W|^2 (no intercept: the
+    1-character n-grams play its part), by full-batch L-BFGS from zero."""
+    weight = torch.zeros(x.shape[1], n_classes, requires_grad=True)
+    target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    lbfgs = torch.optim.LBFGS([weight], lr=1, max_iter=500, tolerance_grad=1e-6, tolerance_change=1e-9,
+                              history_size=20, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        lbfgs.zero_grad()
+        value = nn.functional.cross_entropy(_sparse_logits(x, weight), target) + 0.5 * l2 * (weight * weight).sum()
+        value.backward()
+        return value
+
+    lbfgs.step(loss)
+    return weight.detach()
+
+
+def _sparse_logits(x, weight: torch.Tensor) -> torch.Tensor:
+    rows = L.SparseRows(torch.from_numpy(x.indices.astype(np.int64)), torch.from_numpy(x.indptr[:-1].astype(np.int64)),
+                      torch.from_numpy(x.data))
+    return nn.functional.embedding_bag(rows.indices, weight, rows.offsets, mode="sum", per_sample_weights=rows.values)
 
 
 @dataclass

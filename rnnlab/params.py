@@ -267,7 +267,18 @@ class LettersStatic(_Strict):
     # adaptation) or own (letters are scored by their own head alone; the books' head never sees them)
     letters_head: Literal["none", "add", "own"] = "none"
     letters_lr: Annotated[float, Field(gt=0, le=1)] | None = None  # that head's (null: lr); it sees few rows
+    # on n-gram (chars) rows, an own head fitted before the network instead: L2-regularised logistic regression on
+    # the training letters (convex: no seed, no epochs), its strength the value of letters_l2 with the best
+    # letters_folds-fold cross-validated accuracy on them, the strongest of equals; null: trained with the network
+    letters_l2: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    letters_folds: Annotated[int, Field(ge=2, le=20)] = 5
     project: Width = 256  # sparse inputs (chars) are first projected to this many dimensions
+
+    @model_validator(mode="after")
+    def _fit_needs_own_head(self):
+        if self.letters_l2 and self.letters_head != "own":
+            raise ValueError(f"letters_l2 fits the letters' own head: set letters_head: own (it is {self.letters_head})")
+        return self
 
 
 class LettersFinetuned(LettersStatic):  # the deck: batch 32, 5 epochs, texts cut at 50 tokens

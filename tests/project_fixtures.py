@@ -41,7 +41,7 @@ def small_params(params: dict) -> dict:
     letters.update(seed_runs=["chars-lstm"], extra_seeds=[1])
     letters["split"].update(max_per_book=12)
     letters["word2vec"].update(epochs=2)
-    letters["static"].update(max_epochs=2)
+    letters["static"].update(max_epochs=2, letters_l2=[0.001, 0.00001])
     letters["finetuned"].update(max_epochs=1)
     poetry = tasks["poetry"]
     poetry.update(models=["lstm", "pretrained"])  # the deck's window model is covered by tests/test_charlm.py

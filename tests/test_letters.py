@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from rnnlab import fetch, letters as L, params as P, training
+from rnnlab import fetch, letters as L, letterstraining as LT, params as P, training
 
 CFG = P.task(P.load(ROOT / "params.yaml"), "letters", kind="letters")
 
@@ -155,6 +155,54 @@ def test_the_letters_head_has_its_own_learning_rate():
     assert [g["lr"] for g in groups] == [1e-3, 0.03] and groups[1]["params"] == [model.letters_head.weight]
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     assert len(L._param_groups(model, 1e-3, None)) == 1
+
+
+def test_a_fitted_letters_head_is_the_regularised_optimum_chosen_by_cross_validation_and_stays_frozen(blocks):
+    """On real letters' character n-grams: the head fitted before the network is the L2 logistic regression's
+    optimum (its gradient vanishes) at the grid's best cross-validated strength, the same whatever torch's
+    seed, scores held-out letters far above chance, and training the network leaves it as it is."""
+    torch.set_num_threads(1)
+    out, _ = blocks
+    letters = {k: df[df["source"] == "letters"] for k, df in out.items()}
+    books = out["train"][out["train"]["source"] == "gutenberg"].groupby("book").head(20)
+    train_df = __import__("pandas").concat([books, letters["train"]])
+    (x_train, x_test), _ = L.chars(train_df["text"].tolist(), [letters["test"]["text"].tolist()],
+                                   CFG.chars.model_copy(update={"max_features": 20000}))
+    authors, langs = list(CFG.authors), sorted(set(train_df["lang"]))
+    train = L.Data(x_train, *L.targets(train_df, authors, langs), (train_df["source"] == "letters").to_numpy())
+    grid = [1e-1, 1e-3, 1e-5]
+    heads = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = L.MultiTaskRNN(x_train.shape[1], "linear", len(authors), len(langs), project=8, letters_head="own")
+        fit = LT.fit_letters_head(model, train, grid, folds=3)
+        heads.append(model.letters_head.weight.clone())
+    assert torch.equal(heads[0], heads[1])  # convex, from zero: no seed in it
+    assert fit["letters"] == int(train.letter.sum()) > 100
+    cv = {float(k): v for k, v in fit["cv_accuracy"].items()}
+    assert fit["l2"] == next(l2 for l2 in grid if cv[l2] == max(cv.values()))  # the strongest of the best
+    assert cv[1e-1] < max(cv.values())  # the grid matters: too strong a penalty underfits
+
+    w = heads[0].clone().requires_grad_(True)
+    rows = np.flatnonzero(train.letter)
+    y = torch.from_numpy(train.author[rows])
+    loss = torch.nn.functional.cross_entropy(LT._sparse_logits(x_train[rows], w), y) + 0.5 * fit["l2"] * (w * w).sum()
+    (grad,) = torch.autograd.grad(loss, w)
+    assert grad.norm() < 1e-3 * max(1.0, float(w.detach().norm())), float(grad.norm())  # the optimum
+
+    test = L.Data(x_test, *L.targets(letters["test"], authors, langs), np.ones(len(x_test.indptr) - 1))
+    pa, _ = L.predict(model, test)
+    accuracy = (pa.argmax(1) == test.author).mean()
+    assert accuracy > 0.5 > 3 / len(authors), accuracy  # chance: 1/7
+
+    before = model.letters_head.weight.clone()
+    L.fit(model, train, train, lr=1e-2, batch_size=64, max_epochs=1, patience=1, seed=0, desc="frozen", letters_lr=0.03)
+    assert torch.equal(model.letters_head.weight, before)
+
+
+def test_letters_l2_needs_the_letters_own_head():
+    with pytest.raises(ValueError, match="letters_l2 fits the letters' own head"):
+        P.LettersStatic(letters_head="add", letters_l2=[1e-3])
 
 
 def test_linear_reference_reads_the_input_itself():

@@ -85,7 +85,11 @@ def test_a_letters_headline_run_is_retrained_with_each_extra_seed(project):
         values = [sweep["per_seed"][s][k] for s in ("42", "1")]
         assert sweep[f"{k}_mean"] == round(sum(values) / 2, 6) and 0 <= values[1] <= 1
         assert sweep[f"{k}_std"] == round(abs(values[0] - values[1]) / 2 ** 0.5, 6)
+    # the letters' own head on the n-grams is a convex fit before the network: no seed in its score
+    assert sweep["per_seed"]["1"]["letters_author_accuracy"] == base["letters_author_accuracy"]
     page = (path / "results/letters.md").read_text()
+    fit = json.loads((path / "models/letters/chars-lstm/train.json").read_text())["letters_head_fit"]
+    assert fit["l2"] in (0.001, 0.00001) and f"L2 strength {fit['l2']:g}, the strongest with the best 5-fold" in page
     assert "## Headline runs over seeds 42, 1" in page
     assert f"| TF-IDF character n-grams | lstm | {sweep['books_author_macro_f1_mean']:.4f} ± " in page
 

@@ -101,17 +101,30 @@ def _ngrams_text(chars) -> str:
     return f"{chars.ngrams[0]}- to {chars.ngrams[1]}-character sequences {where}"
 
 
-def _letters_head_text(st, ft) -> str:
-    """How real letters get their author: the static runs' way, then the fine-tuned runs' where it differs."""
+def _letters_head_text(st, ft, fit: dict | None) -> str:
+    """How real letters get their author: the static runs' way, then the fine-tuned runs' where it differs.
+    fit: a chars run's letters_head_fit (train.json), when that head was fitted before the network."""
     lr = f", at learning rate {st.letters_lr}" if st.letters_head != "none" and st.letters_lr else ""
     text = f"static runs score real letters with {LETTERS_HEAD[st.letters_head]}{lr}"
-    if st.letters_head != "none":
+    if fit:
+        cv = ", ".join(f"{float(k):g}: {v:.3f}" for k, v in fit["cv_accuracy"].items())
+        text += (f"; on the sparse n-gram rows that head is fitted before the network: an L2-regularised logistic "
+                 f"regression on the n-grams of the {fit['letters']} training letters, L2 strength {fit['l2']:g}, "
+                 f"the strongest with the best {fit['folds']}-fold cross-validated accuracy on those letters ({cv}). "
+                 "A convex fit has one optimum, so the letters column of the chars runs is the same for every "
+                 "encoder and seed: its uncertainty is that of the test letters sample, not of training")
+    elif st.letters_head != "none":
         text += ("; on the sparse n-gram rows that head reads the n-grams themselves, not the projection" +
                  (" (so there the letters column is a linear model of the letters' n-grams, the same for every encoder "
                   "that trains as many epochs)" if st.letters_head == "own" else ""))
     if ft.letters_head != st.letters_head:
         text += f"; the fine-tuned runs score them with {LETTERS_HEAD[ft.letters_head]}"
     return text
+
+
+def _head_fit(rows) -> dict | None:
+    """The letters head fit of the first run that has one (every chars run fits the same)."""
+    return next((t.get("letters_head_fit") for *_, t in rows if t.get("letters_head_fit")), None)
 
 
 def _split_text(split, prep: dict) -> tuple[str, str]:
@@ -148,7 +161,7 @@ def run(task: str) -> None:
         books=cfg.corpora.books, letters=cfg.corpora.letters, letters_read=prep["read"]["letters"],
         min_words=prep["min_words"], dropped_boilerplate=prep["dropped_boilerplate"],
         split_text=split_text, leak_text=leak_text, class_weight=st.class_weight, letters_weight=st.letters_weight,
-        letters_head=_letters_head_text(st, ft), project=st.project, chars_max=cfg.chars.max_features,
+        letters_head=_letters_head_text(st, ft, _head_fit(rows)), project=st.project, chars_max=cfg.chars.max_features,
         chars_ngrams=_ngrams_text(cfg.chars),
         seed=params.seed,
         dup_within=prep["dropped_duplicates_within_books"],

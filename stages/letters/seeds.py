@@ -22,7 +22,7 @@ def run(task: str, run_name: str) -> None:
     per_seed = {params.seed: {k: base[k] for k in KEYS}}  # the stage `train` already trained the default seed
     resumes = []
     for seed in cfg.extra_seeds:
-        tr = train_run(task, feature, variant, seed, desc=f"{task}/{run_name}/seed {seed}")
+        tr = train_run(cfg, task, feature, variant, seed, desc=f"{task}/{run_name}/seed {seed}")
         resumes.append(tr.resume)
         per_seed[seed] = _headline(task, tr)
         print(f"{task}/{run_name} seed {seed}: books macro F1 {per_seed[seed]['books_author_macro_f1']:.4f}, "

@@ -26,7 +26,7 @@ def run(task: str, feature: str, variant: str) -> None:
     name = L.run_name(feature, variant)
     t = cfg.finetuned if feature == "finetuned" else cfg.static
     with tracking.training_run(task, name, params.seed, t.model_dump()) as live:
-        tr = train_run(task, feature, variant, params.seed, desc=f"letters/{name}")
+        tr = train_run(cfg, task, feature, variant, params.seed, desc=f"letters/{name}")
         with atomic.output_dir(layout.model_dir(task, name)) as out:
             L.save_model(tr.model, tr.config, out)
             if feature == "finetuned":
@@ -34,7 +34,7 @@ def run(task: str, feature: str, variant: str) -> None:
             atomic.write_json(out / "train.json", {
                 "history": tr.result.history, "best_epoch": tr.result.best_epoch, "epochs_run": len(tr.result.history),
                 "parameters": count_parameters(tr.model), "lr": t.lr, "batch": t.batch, "max_epochs": t.max_epochs,
-                "patience": t.patience})
+                "patience": t.patience, "letters_head_fit": tr.config["letters_head_fit"]})
         live.trained(layout.model_dir(task, name))
     atomic.write_json(layout.timing(task, name), training.timing(tr.result))
     tr.resume.unlink(missing_ok=True)
