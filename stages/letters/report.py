@@ -105,10 +105,12 @@ def _letters_head_text(st, ft, fit: dict | None) -> str:
     """How real letters get their author: the static runs' way, then the fine-tuned runs' where it differs.
     fit: a chars run's letters_head_fit (train.json), when that head was fitted before the network."""
     lr = f", at learning rate {st.letters_lr}" if st.letters_head != "none" and st.letters_lr else ""
+    if fit and lr:
+        lr = f"; on dense inputs it trains with the network{lr}"
     text = f"static runs score real letters with {LETTERS_HEAD[st.letters_head]}{lr}"
     if fit:
         cv = ", ".join(f"{float(k):g}: {v:.3f}" for k, v in fit["cv_accuracy"].items())
-        text += (f"; on the sparse n-gram rows that head is fitted before the network: an L2-regularised logistic "
+        text += (f"; on the sparse n-gram rows it is fitted before the network instead: an L2-regularised logistic "
                  f"regression on the n-grams of the {fit['letters']} training letters, L2 strength {fit['l2']:g}, "
                  f"the strongest with the best {fit['folds']}-fold cross-validated accuracy on those letters ({cv}). "
                  "A convex fit has one optimum, so the letters column of the chars runs is the same for every "
