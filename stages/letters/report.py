@@ -109,7 +109,7 @@ def _letters_head_text(st, ft, fit: dict | None) -> str:
         lr = f"; on dense inputs it trains with the network{lr}"
     text = f"static runs score real letters with {LETTERS_HEAD[st.letters_head]}{lr}"
     if fit:
-        cv = ", ".join(f"{float(k):g}: {v:.3f}" for k, v in fit["cv_accuracy"].items())
+        cv = ", ".join(f"{float(k):g}: {v:.3f}" for k, v in sorted(fit["cv_accuracy"].items(), key=lambda kv: -float(kv[0])))
         text += (f"; on the sparse n-gram rows it is fitted before the network instead: an L2-regularised logistic "
                  f"regression on the n-grams of the {fit['letters']} training letters, L2 strength {fit['l2']:g}, "
                  f"the strongest with the best {fit['folds']}-fold cross-validated accuracy on those letters ({cv}). "
