@@ -21,6 +21,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -288,7 +289,12 @@ def _ensure_tracking_store() -> None:
     expected to match one row"). Nothing for a tracking server or a store already there."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        tracking.ensure_store()
+        # in a process of its own: MLflow keeps one store per URI string for the life of a process,
+        # so a relative sqlite URI opened here before (in another project) would name that file
+        done = subprocess.run([sys.executable, "-c", "from rnnlab import tracking; tracking.ensure_store()"],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise RnnlabError(f"MLflow tracking store {uri}: could not be created ({done.stderr.strip()[-300:]})")
 
 
 def _drop_stale_lock_entries(repo, stages: set[str]) -> None:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from rnnlab import dvcrun, parallel
+from rnnlab import dvcrun, parallel, tracking
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
@@ -143,6 +143,11 @@ def test_a_fresh_clone_gets_its_tracking_store_before_stages_start_at_once(tmp_p
     git(path, "init", "-q")
     dvc(path, "init", "-q")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    elsewhere = tmp_path / "elsewhere"  # this process opened ./mlflow.db before, in another project
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tracking.ensure_store()
+    monkeypatch.chdir(tmp_path)
     outcomes = parallel.reproduce(path, jobs=2, memory_gb=4, on_output=lambda s, t: None)
     assert {o.status for o in outcomes} == {dvcrun.RAN}
     assert (path / "left.txt").read_text() == (path / "right.txt").read_text() != ""

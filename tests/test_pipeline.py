@@ -307,11 +307,14 @@ def test_attributions_that_miss_the_bound_are_flagged_and_the_pipeline_goes_on(p
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         out = run([sys.executable, "-m", "dvc", "repro", "sentiment_report"], path, env)
         warnings = [line for line in out.splitlines() if line.startswith("warning: attributions of ")]
-        assert len(warnings) == 4 and all("completeness delta" in w and "8 steps" in w for w in warnings)
-        attrs = json.loads((path / "metrics/sentiment/attributions.json").read_text())
-        assert all(not r["converged"] and r["n_steps"] == 8 and r["delta"] > 1e-12 for rows in attrs.values() for r in rows)
-        assert (path / "results/attributions/sentiment/index.html").read_text().count("not converged: delta") == 4
-        assert "**4 of 4 attributions missed the bound 1e-12**" in (path / "results/sentiment.md").read_text()
+        attrs = [r for rows in json.loads((path / "metrics/sentiment/attributions.json").read_text()).values() for r in rows]
+        # a row whose sum is exact in float32 (delta 0.0: it happens, and differs by CPU) meets any bound
+        missed = [r for r in attrs if r["delta"] > 1e-12]
+        assert len(attrs) == 4 and len(missed) >= 3 and all(r["n_steps"] == 8 for r in attrs)
+        assert all(r["converged"] == (r["delta"] <= 1e-12) for r in attrs)
+        assert len(warnings) == len(missed) and all("completeness delta" in w and "8 steps" in w for w in warnings)
+        assert (path / "results/attributions/sentiment/index.html").read_text().count("not converged: delta") == len(missed)
+        assert f"**{len(missed)} of 4 attributions missed the bound 1e-12**" in (path / "results/sentiment.md").read_text()
 
         params["tasks"]["sentiment"]["attributions"]["strict"] = True  # opt in: a miss fails the stage, in one line
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
