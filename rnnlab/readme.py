@@ -53,7 +53,7 @@ def table() -> str:
                      f"{_task_minutes(minutes, name):.0f} min | [{page}]({page}) |")
     total = (f"\nStage time: a task's stages one after another, as the runs behind the committed results timed them: "
              f"{sum(minutes.values()):.0f} min for all {len(minutes)} stages (`{parallel.COMMITTED_SECONDS}`; those runs "
-             "were not all on one host, and an Intel Xeon host here ran stages about twice as fast as an AMD EPYC one). "
+             "were not all on one host, and hosts differ in speed). "
              "`rnnlab repro` runs independent stages side by side.\n")
     return "\n".join(lines) + "\n" + (total if minutes else "")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -31,7 +32,6 @@ def parts(table):
     dup = table[(table["source"] == "gutenberg")].iloc[[5]].copy()
     dup["id"], dup["book"] = "gutenberg_letter_authors:99999", "2814"
     dup["text"] = "  " + dup["text"].str.upper().str.replace(",", " ;") + " !"
-    import pandas as pd
 
     out, stats = L.split_paragraphs(pd.concat([table, dup], ignore_index=True), val=0.1, test=0.2,
                                     max_per_book=None, seed=0)
@@ -165,7 +165,7 @@ def test_a_fitted_letters_head_is_the_regularised_optimum_chosen_by_cross_valida
     out, _ = blocks
     letters = {k: df[df["source"] == "letters"] for k, df in out.items()}
     books = out["train"][out["train"]["source"] == "gutenberg"].groupby("book").head(20)
-    train_df = __import__("pandas").concat([books, letters["train"]])
+    train_df = pd.concat([books, letters["train"]])
     (x_train, x_test), _ = L.chars(train_df["text"].tolist(), [letters["test"]["text"].tolist()],
                                    CFG.chars.model_copy(update={"max_features": 20000}))
     authors, langs = list(CFG.authors), sorted(set(train_df["lang"]))
