@@ -110,3 +110,48 @@ def test_tasks_that_leave_settings_to_their_defaults_render_a_pipeline_dvc_can_r
     # pretrain.max_chars is left out (None): no key, rather than its ancestor, the whole section
     assert [p for p in dvc["poetry_prepare"]["params"] if isinstance(p, str) and "pretrain" in p] == [
         "tasks.poetry.pretrain.corpus", "tasks.poetry.pretrain.label"]
+
+
+def test_a_stage_depends_on_the_one_threads_entry_it_reads_so_other_entries_leave_it_alone():
+    """Changing one stage's threads (`-S threads.imdb_full_train=1`) reruns that stage, not all of them."""
+    from rnnlab import params as P
+
+    threads = yaml.safe_load((ROOT / "params.yaml").read_text())["threads"]
+    assert {"default", "imdb_full_train", "news_embed"} <= set(threads)
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in dvc.items():
+        body = stage.get("do", stage)
+        entries = [p for p in body["params"] if isinstance(p, str) and p.startswith("threads")]
+        step = body["cmd"].split()[2].rsplit(".", 1)[-1]
+        task = name[: -len(step) - 1] if name.endswith(f"_{step}") else None
+        assert entries == [f"threads.{P.threads_key(threads, step, task)}"], name
+    assert "threads.imdb_full_train" in dvc["imdb_full_train"]["params"]
+    assert "threads.default" in dvc["imdb_deck_train"]["params"]
+    assert "threads.news_embed" in dvc["news_embed"]["params"]
+
+
+def _stage_under_dvc(project, stage: str, argv: list[str]):
+    import os
+
+    return subprocess.run([sys.executable, "-m", *argv], cwd=project, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "DVC_STAGE": stage, "DVC_ROOT": str(project)})
+
+
+def test_a_stage_refuses_threads_from_an_entry_its_dvc_yaml_does_not_name(tmp_path):
+    """A more specific key added without rendering dvc.yaml again would compute on threads dvc.lock does not
+    record: the stage stops in one line before computing anything."""
+    import shutil
+
+    for name in ("params.yaml", "catalog.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    stage, argv = "sms_vocab", ["stages.classification.vocab", "sms"]
+    untouched = _stage_under_dvc(tmp_path, stage, argv)  # its entry is threads.default: on to its (missing) input
+    assert untouched.returncode == 2 and "missing input" in untouched.stderr and "threads" not in untouched.stderr
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["threads"]["sms_vocab"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    refused = _stage_under_dvc(tmp_path, stage, argv)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: params.yaml: threads.sms_vocab applies to stage {stage}, but {tmp_path / 'dvc.yaml'} names "
+        "threads.default (run `rnnlab pipeline` to render dvc.yaml again)"]

@@ -437,3 +437,18 @@ def test_a_vocabulary_file_that_is_not_one_is_a_one_line_error(tmp_path):
     (tmp_path / "vocab.json").write_text('{"itos": "abc", "lowercase": true}')
     with pytest.raises(RnnlabError, match=r"not a vocabulary file \(TypeError: itos must be a list of strings"):
         Vocabulary.load(tmp_path / "vocab.json")
+
+
+@pytest.mark.parametrize("extra", [[1, 42], [1, 1]])
+def test_a_classification_seed_sweep_that_repeats_a_seed_is_one_line(in_project, extra):
+    """42 is the default seed, trained by the train stage: a sweep naming it again (or a seed twice) would
+    count one run twice in its mean and std. Refused before anything is read or trained."""
+    import yaml
+
+    params = yaml.safe_load((in_project / "params.yaml").read_text())
+    params["tasks"]["sms"]["extra_seeds"] = extra
+    (in_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "stages.classification.seeds", "sms", "lstm-glove-packed"],
+                          cwd=in_project, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert one_line(done) == (f"params.yaml: tasks.sms.extra_seeds {extra} repeats a seed "
+                              "(the default seed 42 is always the first)")

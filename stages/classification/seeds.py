@@ -11,10 +11,10 @@ from rnnlab.entry import run_stage
 from rnnlab.vocab import Vocabulary
 
 
-
 def run(task: str, run_name: str) -> None:
     params = P.load()
     cfg = P.task(params, task)
+    seedstats.check_extra_seeds(task, params.seed, cfg.extra_seeds)
     variant, kind, input_mode = run_name.rsplit("-", 2)
     base = metricsfile.read(layout.metrics(task, run_name))
     per_seed = {params.seed: seedstats.summary(base)}  # the stage `train` already trained the default seed
