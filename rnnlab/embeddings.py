@@ -11,7 +11,7 @@ import pandas as pd
 
 from rnnlab import catalog
 from rnnlab.errors import RnnlabError
-from rnnlab.vocab import Vocabulary, tokenize
+from rnnlab.vocab import Vocabulary
 
 
 def _stable_hash(s: str) -> int:
@@ -45,7 +45,7 @@ def learned(vocab: Vocabulary, dim: int, seed: int):
 def word2vec(vocab: Vocabulary, train_texts: list[str], cfg, seed: int, oov_scale: float):
     from gensim.models import Word2Vec  # heavy import, only here
 
-    sentences = [tokenize(t, vocab.lowercase) for t in train_texts]
+    sentences = [vocab.tokens(t) for t in train_texts]
     # workers=1 + a stable hash: identical vectors run to run
     model = Word2Vec(sentences, vector_size=cfg.dim, window=cfg.window, min_count=cfg.min_count,
                      epochs=cfg.epochs, workers=1, seed=seed, hashfxn=_stable_hash)

@@ -73,6 +73,7 @@ class Vocab(_Strict):
     min_freq: PosInt = 1
     max_size: PosInt = 20000
     lowercase: bool = True
+    digits: Literal["keep", "zero"] = "keep"  # zero: every digit reads 0 (numbers of one shape share a token)
 
 
 class Word2Vec(_Strict):

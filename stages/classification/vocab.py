@@ -10,7 +10,7 @@ from rnnlab import layout
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 from rnnlab.errors import RnnlabError
-from rnnlab.vocab import Vocabulary, tokenize
+from rnnlab.vocab import Vocabulary
 
 MIN_COVERAGE = 0.5  # below this share of known training tokens a model sees mostly <unk> and learns a constant
 
@@ -18,8 +18,9 @@ MIN_COVERAGE = 0.5  # below this share of known training tokens a model sees mos
 def run(task: str) -> None:
     cfg = P.task(P.load(), task)
     train = pd.read_csv(layout.prepared(task) / "train.csv", keep_default_na=False)
-    vocab = Vocabulary.build(train["text"], cfg.vocab.min_freq, cfg.vocab.max_size, cfg.vocab.lowercase)
-    tokens = [t for text in train["text"] for t in tokenize(text, cfg.vocab.lowercase)]
+    v = cfg.vocab
+    vocab = Vocabulary.build(train["text"], v.min_freq, v.max_size, v.lowercase, v.digits)
+    tokens = [t for text in train["text"] for t in vocab.tokens(text)]
     coverage = sum(t in vocab.stoi for t in tokens) / max(len(tokens), 1)
     if coverage < MIN_COVERAGE:
         raise RnnlabError(f"params.yaml: tasks.{task}.vocab: {len(vocab) - 2:,} tokens cover {coverage:.1%} of the training "
