@@ -27,6 +27,7 @@ class Trained:
     config: dict      # what save_model writes beside the weights
     settings: object  # the task's static or finetuned training settings
     resume: Path      # its resume state: deleted by the caller once the outputs are written
+    head_fit: dict | None = None  # fit_letters_head's record, where the letters' head was fitted first
 
 
 def check_run(cfg, task: str, feature: str, variant: str) -> None:
@@ -72,8 +73,8 @@ def train_run(cfg, task: str, feature: str, variant: str, seed: int, desc: str) 
               "authors": authors, "langs": langs, "hidden": t.hidden, "dropout": t.dropout,
               "max_len": cfg.finetuned.max_len if feature == "finetuned" else 1,
               "input_mode": cfg.finetuned.input if feature == "finetuned" else "padded", "project": project,
-              "letters_head": t.letters_head, "letters_head_fit": head_fit}
-    return Trained(model, result, config, t, resume)
+              "letters_head": t.letters_head}
+    return Trained(model, result, config, t, resume, head_fit)
 
 
 def fit_letters_head(model: L.MultiTaskRNN, train: L.Data, l2_grid: list[float], folds: int) -> dict:
@@ -99,7 +100,7 @@ def _cv_accuracy(x, y: np.ndarray, n_classes: int, l2: float, folds: int) -> flo
     hits = 0
     for fit_rows, held in StratifiedKFold(folds).split(np.zeros(len(y)), y):  # unshuffled: no seed in the choice
         weight = _logistic(x[fit_rows], y[fit_rows], n_classes, l2)
-        hits += int((_sparse_logits(x[held], weight).argmax(1).numpy() == y[held]).sum())
+        hits += int((_logits(_bag(x[held]), weight).argmax(1).numpy() == y[held]).sum())
     return hits / len(y)
 
 
@@ -108,12 +109,13 @@ def _logistic(x, y: np.ndarray, n_classes: int, l2: float) -> torch.Tensor:
     1-character n-grams play its part), by full-batch L-BFGS from zero."""
     weight = torch.zeros(x.shape[1], n_classes, requires_grad=True)
     target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    bag = _bag(x)  # once: L-BFGS calls the closure up to max_iter times
     lbfgs = torch.optim.LBFGS([weight], lr=1, max_iter=500, tolerance_grad=1e-6, tolerance_change=1e-9,
                               history_size=20, line_search_fn="strong_wolfe")
 
     def loss() -> torch.Tensor:
         lbfgs.zero_grad()
-        value = nn.functional.cross_entropy(_sparse_logits(x, weight), target) + 0.5 * l2 * (weight * weight).sum()
+        value = nn.functional.cross_entropy(_logits(bag, weight), target) + 0.5 * l2 * (weight * weight).sum()
         value.backward()
         return value
 
@@ -121,10 +123,16 @@ def _logistic(x, y: np.ndarray, n_classes: int, l2: float) -> torch.Tensor:
     return weight.detach()
 
 
-def _sparse_logits(x, weight: torch.Tensor) -> torch.Tensor:
-    rows = L.SparseRows(torch.from_numpy(x.indices.astype(np.int64)), torch.from_numpy(x.indptr[:-1].astype(np.int64)),
-                      torch.from_numpy(x.data))
-    return nn.functional.embedding_bag(rows.indices, weight, rows.offsets, mode="sum", per_sample_weights=rows.values)
+def _bag(x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CSR rows as embedding_bag's (indices, offsets, per-sample weights)."""
+    return (torch.from_numpy(x.indices.astype(np.int64)), torch.from_numpy(x.indptr[:-1].astype(np.int64)),
+            torch.from_numpy(x.data))
+
+
+def _logits(bag: tuple, weight: torch.Tensor) -> torch.Tensor:
+    """The rows' n-gram weights summed: x @ weight without densifying x."""
+    indices, offsets, values = bag
+    return nn.functional.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=values)
 
 
 @dataclass

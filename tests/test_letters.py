@@ -186,7 +186,7 @@ def test_a_fitted_letters_head_is_the_regularised_optimum_chosen_by_cross_valida
     w = heads[0].clone().requires_grad_(True)
     rows = np.flatnonzero(train.letter)
     y = torch.from_numpy(train.author[rows])
-    loss = torch.nn.functional.cross_entropy(LT._sparse_logits(x_train[rows], w), y) + 0.5 * fit["l2"] * (w * w).sum()
+    loss = torch.nn.functional.cross_entropy(LT._logits(LT._bag(x_train[rows]), w), y) + 0.5 * fit["l2"] * (w * w).sum()
     (grad,) = torch.autograd.grad(loss, w)
     assert grad.norm() < 1e-3 * max(1.0, float(w.detach().norm())), float(grad.norm())  # the optimum
 

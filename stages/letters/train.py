@@ -34,7 +34,7 @@ def run(task: str, feature: str, variant: str) -> None:
             atomic.write_json(out / "train.json", {
                 "history": tr.result.history, "best_epoch": tr.result.best_epoch, "epochs_run": len(tr.result.history),
                 "parameters": count_parameters(tr.model), "lr": t.lr, "batch": t.batch, "max_epochs": t.max_epochs,
-                "patience": t.patience, "letters_head_fit": tr.config["letters_head_fit"]})
+                "patience": t.patience, "letters_head_fit": tr.head_fit})
         live.trained(layout.model_dir(task, name))
     atomic.write_json(layout.timing(task, name), training.timing(tr.result))
     tr.resume.unlink(missing_ok=True)
