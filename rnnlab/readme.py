@@ -18,14 +18,26 @@ README = Path("README.md")
 BLOCK = re.compile(r"(<!-- summary -->\n).*?(<!-- /summary -->)", re.S)
 
 
-def _champions() -> dict[str, str]:
-    """Task (its folder) -> the variant registered as its champion, with the score that chose it: the
-    registry ranks the variants it can serve from text, which need not hold the best test row (letters)."""
+def _champions() -> dict[str, dict]:
+    """Task (its folder) -> its registry record (results/champions/): the variant registered as its
+    champion and the score that chose it. The registry ranks the variants it can serve from text,
+    which need not hold the best test row (letters)."""
     out = {}
     for path in sorted((layout.RESULTS / "champions").glob("*.json")):
         c = json.loads(path.read_text(encoding="utf-8"))
-        out[c["task"]] = f"{c['best_variant']} ({c['metric']} {c['score']:.4f})"
+        out[Path(c["model_dir"]).parts[1]] = c  # its "task" is the registered name (sentiment for imdb_full)
     return out
+
+
+def _over_seeds(task: str, variant: str, columns: dict[str, str]) -> str:
+    """The champion's headline numbers as mean ± std over the seeds its seeds stage trained, or — without one."""
+    path = layout.METRICS / task / "seeds" / f"{variant}.json"
+    if not path.is_file():
+        return "—"
+    spread = metricsfile.read(path)
+    numbers = [f"{heading} {spread[k + '_mean']:.4f} ± {spread[k + '_std']:.4f}" for heading, k in
+               ((h, reports._summary_key(key)) for h, key in columns.items()) if k + "_mean" in spread]
+    return f"{' · '.join(numbers)} (seeds {', '.join(map(str, spread['seeds']))})" if numbers else "—"
 
 
 def _stage_minutes() -> dict[str, float]:
@@ -39,8 +51,8 @@ def _task_minutes(minutes: dict[str, float], task: str) -> float:
 
 def table() -> str:
     champions, minutes = _champions(), _stage_minutes()
-    lines = ["| task | headline numbers (best variant) | champion in the registry | stage time | full results |",
-             "|---|---|---|---|---|"]
+    lines = ["| task | headline numbers (best variant) | champion in the registry | champion over seeds (mean ± std) | "
+             "stage time | full results |", "|---|---|---|---|---|---|"]
     for name, t in kinds.trained_tasks().items():
         path = layout.summary(name)
         if not path.is_file():
@@ -49,7 +61,10 @@ def table() -> str:
         numbers = " · ".join(f"{heading} {summary[reports._summary_key(key)]:.4f}"
                              for heading, key in t.columns.items() if reports._summary_key(key) in summary)
         page = layout.RESULTS / f"{name}.md"
-        lines.append(f"| {t.title} (`{name}`) | {numbers} | {champions.get(name, '—')} | "
+        c = champions.get(name)
+        champion = f"{c['best_variant']} ({c['metric']} {c['score']:.4f})" if c else "—"
+        seeds = _over_seeds(name, c["best_variant"], t.columns) if c else "—"
+        lines.append(f"| {t.title} (`{name}`) | {numbers} | {champion} | {seeds} | "
                      f"{_task_minutes(minutes, name):.0f} min | [{page}]({page}) |")
     total = (f"\nStage time: a task's stages one after another, as the runs behind the committed results timed them: "
              f"{sum(minutes.values()):.0f} min for all {len(minutes)} stages (`{parallel.COMMITTED_SECONDS}`; those runs "

@@ -100,3 +100,17 @@ def test_every_command_names_a_target_subcommand_or_module_that_exists(page, mon
     monkeypatch.chdir(ROOT)
     unknown = {c: u for c in commands(page) if (u := _unknown(c))}
     assert not unknown, unknown
+
+
+def test_the_summary_names_each_champion_with_its_numbers_over_seeds(monkeypatch):
+    """The registered champion's row carries its seeds stage's mean ± std; a champion registered under
+    another name (imdb_full as `sentiment`) still shows in its task's row."""
+    import json
+
+    monkeypatch.chdir(ROOT)
+    rows = {re.search(r"\(`(\w+)`\)", line)[1]: line for line in readme.table().splitlines() if line.startswith("| ") and "(`" in line}
+    news = json.loads((ROOT / "metrics/news/seeds/finetuned.json").read_text())
+    assert f"macro F1 {news['macro_f1_mean']:.4f} ± {news['macro_f1_std']:.4f}" in rows["news"]
+    assert "(seeds 42, 1, 2)" in rows["news"]
+    assert "| bilstm-max-glove-bucketed (accuracy " in rows["imdb_full"]
+    assert "| — | — |" in rows["imdb_deck"]  # not registered: no champion, so no seeds column either
