@@ -64,7 +64,7 @@ def attribute(model: torch.nn.Module, config: dict, vocab, text: str, positive: 
 def _attribute(model, config, vocab, text, positive, n_steps, max_delta, max_steps) -> Attribution:
     model.eval()  # dropout off
     ids = vocab.encode(text, config["max_len"])
-    tokens = tokenize(text, vocab.lowercase, vocab.digits)[: len(ids)]
+    tokens = tokenize(text, vocab.lowercase)[: len(ids)]  # as written: digits shown, not their shapes
     pad_to = config["max_len"] if config["input_mode"] == "padded" else None
     x, lengths = device.to(*pad([ids], pad_to))
     with torch.no_grad():

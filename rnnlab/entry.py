@@ -68,19 +68,22 @@ def _use_params_compute(step: str, task: str | None) -> None:
 def _check_threads_dep(entry: str) -> None:
     """Under DVC, refuse to compute on a `threads` entry the stage's dvc.yaml params do not name: dvc.lock
     would record another entry than the one the result depends on. It happens when a more specific key
-    (`-S +threads.sms_train=2`) is added to params.yaml without rendering dvc.yaml again."""
-    stage, root = os.environ.get("DVC_STAGE"), os.environ.get("DVC_ROOT")
-    if not stage or not root or ":" in stage:  # not DVC, or a stage outside the generated dvc.yaml
+    (`-S +threads.sms_train=2`) is added to params.yaml without rendering dvc.yaml again. The dvc.yaml is
+    the one in the working directory, beside the params.yaml just read: `dvc exp run --temp` and queued
+    runs work in a copy while DVC_ROOT names the original workspace."""
+    stage = os.environ.get("DVC_STAGE", "")
+    name = stage.split("@", 1)[0]
+    if not name or ":" in name:  # not DVC, or a stage of another dvc.yaml than the generated one
         return
     import yaml
 
-    path = Path(root) / "dvc.yaml"
+    path = Path("dvc.yaml")
     stages = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    body = (stages or {}).get("stages", {}).get(stage.split("@", 1)[0], {})
+    body = (stages or {}).get("stages", {}).get(name, {})
     names = [p for p in body.get("do", body).get("params", []) if isinstance(p, str)]
     listed = [p for p in names if p.startswith("threads.")]
     if listed and entry not in listed:
-        raise RnnlabError(f"params.yaml: {entry} applies to stage {stage}, but {path} names {listed[0]} "
+        raise RnnlabError(f"params.yaml: {entry} applies to stage {stage}, but dvc.yaml names {listed[0]} "
                           "(run `rnnlab pipeline` to render dvc.yaml again)")
 
 

@@ -268,7 +268,8 @@ def finetune_vocab(train: list[str], raw_dir: Path, cfg, seed: int) -> tuple[Voc
     """Vocabulary of the training paragraphs; embedding rows from GloVe, unseen words ~ N(0, oov_scale)."""
     from rnnlab.embeddings import pretrained
 
-    vocab = Vocabulary.build(train, min_freq=cfg.vocab.min_freq, max_size=cfg.vocab.max_size, lowercase=True)
+    v = cfg.vocab
+    vocab = Vocabulary.build(train, min_freq=v.min_freq, max_size=v.max_size, lowercase=v.lowercase, digits=v.digits)
     matrix, info = pretrained(vocab, raw_dir, seed, cfg.oov_scale)
     return vocab, matrix, info
 

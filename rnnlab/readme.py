@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from rnnlab import kinds, layout, metricsfile, parallel, reports
+from rnnlab import params as P
 
 README = Path("README.md")
 BLOCK = re.compile(r"(<!-- summary -->\n).*?(<!-- /summary -->)", re.S)
@@ -29,14 +30,19 @@ def _champions() -> dict[str, dict]:
     return out
 
 
-def _over_seeds(task: str, variant: str, columns: dict[str, str]) -> str:
-    """The champion's headline numbers as mean ± std over the seeds its seeds stage trained, or — without one."""
-    path = layout.METRICS / task / "seeds" / f"{variant}.json"
-    if not path.is_file():
+def _over_seeds(name: str, task, variant: str, columns: dict[str, str]) -> str:
+    """The champion's headline numbers as mean ± std over the seeds its seeds stage trained, or — without one.
+    Only a run the settings still sweep: DVC leaves the file of a run dropped from seed_runs behind."""
+    swept = getattr(task, "extra_seeds", []) and variant in getattr(task, "seed_runs", [variant])  # news: all variants
+    path = layout.METRICS / name / "seeds" / f"{variant}.json"
+    if not (swept and path.is_file()):
         return "—"
     spread = metricsfile.read(path)
-    numbers = [f"{heading} {spread[k + '_mean']:.4f} ± {spread[k + '_std']:.4f}" for heading, k in
-               ((h, reports._summary_key(key)) for h, key in columns.items()) if k + "_mean" in spread]
+    numbers = []
+    for heading, key in columns.items():
+        k = reports._summary_key(key)
+        if k + "_mean" in spread:
+            numbers.append(f"{heading} {spread[k + '_mean']:.4f} ± {spread[k + '_std']:.4f}")
     return f"{' · '.join(numbers)} (seeds {', '.join(map(str, spread['seeds']))})" if numbers else "—"
 
 
@@ -50,10 +56,11 @@ def _task_minutes(minutes: dict[str, float], task: str) -> float:
 
 
 def table() -> str:
+    params = P.load()
     champions, minutes = _champions(), _stage_minutes()
     lines = ["| task | headline numbers (best variant) | champion in the registry | champion over seeds (mean ± std) | "
              "stage time | full results |", "|---|---|---|---|---|---|"]
-    for name, t in kinds.trained_tasks().items():
+    for name, t in kinds.trained_tasks(params).items():
         path = layout.summary(name)
         if not path.is_file():
             continue
@@ -63,7 +70,7 @@ def table() -> str:
         page = layout.RESULTS / f"{name}.md"
         c = champions.get(name)
         champion = f"{c['best_variant']} ({c['metric']} {c['score']:.4f})" if c else "—"
-        seeds = _over_seeds(name, c["best_variant"], t.columns) if c else "—"
+        seeds = _over_seeds(name, params.tasks[name], c["best_variant"], t.columns) if c else "—"
         lines.append(f"| {t.title} (`{name}`) | {numbers} | {champion} | {seeds} | "
                      f"{_task_minutes(minutes, name):.0f} min | [{page}]({page}) |")
     total = (f"\nStage time: a task's stages one after another, as the runs behind the committed results timed them: "

@@ -30,6 +30,8 @@ class Vocabulary:
     """Token <-> id mapping; id 0 is padding, id 1 stands for every unknown token."""
 
     def __init__(self, tokens: list[str], lowercase: bool = True, digits: str = "keep"):
+        if digits not in DIGITS:
+            raise ValueError(f"digits must be one of {DIGITS}, not {digits!r}")
         self.itos = [PAD, UNK, *tokens]
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.lowercase, self.digits = lowercase, digits

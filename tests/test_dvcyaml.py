@@ -130,28 +130,35 @@ def test_a_stage_depends_on_the_one_threads_entry_it_reads_so_other_entries_leav
     assert "threads.news_embed" in dvc["news_embed"]["params"]
 
 
-def _stage_under_dvc(project, stage: str, argv: list[str]):
+def _stage_under_dvc(project, stage: str, argv: list[str], dvc_root):
     import os
 
     return subprocess.run([sys.executable, "-m", *argv], cwd=project, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "DVC_STAGE": stage, "DVC_ROOT": str(project)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "DVC_STAGE": stage, "DVC_ROOT": str(dvc_root)})
 
 
 def test_a_stage_refuses_threads_from_an_entry_its_dvc_yaml_does_not_name(tmp_path):
     """A more specific key added without rendering dvc.yaml again would compute on threads dvc.lock does not
-    record: the stage stops in one line before computing anything."""
+    record: the stage stops in one line before computing anything. The dvc.yaml read is the run's own, not
+    DVC_ROOT's: a queued `dvc exp run` works in a copy while DVC_ROOT names a workspace rendered since."""
     import shutil
 
     for name in ("params.yaml", "catalog.yaml", "dvc.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    rendered = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    vocab_params = rendered["stages"]["sms_vocab"]["params"]
+    vocab_params[vocab_params.index("threads.default")] = "threads.sms_vocab"
+    (workspace / "dvc.yaml").write_text(yaml.safe_dump(rendered, sort_keys=False))
     stage, argv = "sms_vocab", ["stages.classification.vocab", "sms"]
-    untouched = _stage_under_dvc(tmp_path, stage, argv)  # its entry is threads.default: on to its (missing) input
+    untouched = _stage_under_dvc(tmp_path, stage, argv, tmp_path)  # threads.default: on to its (missing) input
     assert untouched.returncode == 2 and "missing input" in untouched.stderr and "threads" not in untouched.stderr
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["threads"]["sms_vocab"] = 2
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
-    refused = _stage_under_dvc(tmp_path, stage, argv)
+    refused = _stage_under_dvc(tmp_path, stage, argv, workspace)
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip().splitlines() == [
-        f"error: params.yaml: threads.sms_vocab applies to stage {stage}, but {tmp_path / 'dvc.yaml'} names "
+        f"error: params.yaml: threads.sms_vocab applies to stage {stage}, but dvc.yaml names "
         "threads.default (run `rnnlab pipeline` to render dvc.yaml again)"]

@@ -86,3 +86,10 @@ def test_digit_shapes_leave_fewer_real_test_messages_tokens_unknown(sms_table):
 
     kept, shaped = unknown_numbers("keep"), unknown_numbers("zero")
     assert kept > 150 and shaped < kept / 3, (kept, shaped)  # 187 and 46
+
+
+def test_an_unknown_digits_setting_is_refused_when_building():
+    import pytest
+
+    with pytest.raises(ValueError, match="digits must be one of"):
+        Vocabulary.build(["call 0800"], digits="zeros")
