@@ -78,6 +78,12 @@ def bits_per_char_stream(model: CharLM, ids: torch.Tensor, chunk: int = 256) -> 
     return total / (len(ids) - 1) / math.log(2)
 
 
+def bits_per_char(model: CharLM, ids: torch.Tensor, window: int | None) -> float:
+    """Held-out bits per character as the model reads text: through `window` characters (the deck's), else
+    the whole stream."""
+    return bits_per_char_windows(model, ids, window) if window else bits_per_char_stream(model, ids)
+
+
 @torch.no_grad()
 def bits_per_char_windows(model: CharLM, ids: torch.Tensor, window: int, batch: int = 1024) -> float:
     """Each character predicted from the `window` characters before it (the deck's model sees no more)."""

@@ -188,14 +188,15 @@ def _with_code(stage: dict) -> dict:
     return stage
 
 
-def _with_compute(stage: dict, raw: dict, task: str | None) -> dict:
+def _with_compute(stage: dict, raw: dict) -> dict:
     """The threads a stage computes on are part of its result (rnnlab/determinism.py): it depends on the
     one `threads` entry it reads (TASK_STEP, else STEP, else default), so that changing another stage's
     threads leaves it alone. A key added later that it would read instead changes this entry, so dvc.yaml
     must be rendered again (`rnnlab pipeline`); until then the stage refuses to run (rnnlab/entry.py).
     A step that computes on the device (rnnlab/device.py) depends on `device` too."""
     body = stage.get("do", stage)
-    step = body["cmd"].split()[2].rsplit(".", 1)[-1]  # python -m stages.<kind>.<step> ...
+    words = body["cmd"].split()  # python -m stages.<kind>.<step> TASK ...: the task is a literal name
+    step, task = P.stage_compute(words[2], words[3:])
     if "threads" in raw:
         body["params"] = [*body.get("params", []), f"threads.{P.threads_key(raw['threads'], step, task)}"]
     if "device" in raw and step in device.STEPS:
@@ -220,19 +221,18 @@ def render(params: P.Params | None = None) -> str:
     # every stand-in of a corpus a task names: fetch may fall back to it (literal: a matrix item has one name)
     corpora = {_lookup(params, _REF.match(r)[1]) for r in download["matrix"]["name"]}
     download["params"][-1]["catalog.yaml"] += sorted({s for c in corpora for s in _standins(c)} - corpora)
-    stages, task_of = {"download": download}, {}
+    stages = {"download": download}
     for name, t in params.tasks.items():
         for step, stage in _template(STAGES / t.kind / "stages.yaml").items():
             stage = _unset_refs_dropped(_expand(stage, name, t), params)
             if not _empty_grid(stage, params):
                 stages[f"{name}_{step}"] = _with_standins(stage, params)
-                task_of[f"{name}_{step}"] = name
     registered = {P.registered_name(n, t): {"task": n, "select_by": _present(raw, f"tasks.{n}.select_by")}
                   for n, t in params.tasks.items() if t.register_as is not False}
     if registered:
         stages["register"] = {**project["register"], "foreach": registered}
-    stages = {k: _with_compute(_with_code(_params_present(_defaults_literal(v, params, raw), params, raw)), raw,
-                               task_of.get(k)) for k, v in stages.items()}
+    stages = {k: _with_compute(_with_code(_params_present(_defaults_literal(v, params, raw), params, raw)), raw)
+              for k, v in stages.items()}
     return HEADER + yaml.safe_dump({"stages": stages, "plots": _curves(params)}, sort_keys=False,
                                    allow_unicode=True, width=120)
 

@@ -32,7 +32,7 @@ def run_stage(fn: Callable, argv: list[str]) -> None:
         sys.exit(2)
     keep_freed_memory()
     try:
-        _use_params_compute(Path(sys.argv[0]).stem, argv[0] if names[:1] == ["task"] else None)
+        _use_params_compute(_module(sys.argv[0]), argv)
         fn(*argv)
     except RnnlabError as e:
         _fail(str(e))
@@ -52,13 +52,23 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _use_params_compute(step: str, task: str | None) -> None:
+def _module(script: str) -> str:
+    """stages/<kind>/<step>.py -> 'stages.<kind>.<step>' (stages/<step>.py -> 'stages.<step>'): the name
+    `python -m` ran, which params.stage_compute reads the way dvc.yaml was rendered."""
+    path = Path(script).with_suffix("")
+    at = max((i for i, part in enumerate(path.parts) if part == "stages"), default=len(path.parts) - 1)
+    parts = path.parts[at:]  # the project's own stages folder: the last one on the path
+    return ".".join(parts)
+
+
+def _use_params_compute(module: str, args: list[str]) -> None:
     """The threads params.yaml gives this step, and its device where the step computes on one."""
     from rnnlab import device
     from rnnlab import params as P
     from rnnlab.determinism import use_threads
 
     params = P.load()
+    step, task = P.stage_compute(module, args)
     _check_threads_dep(f"threads.{P.threads_key(params.threads, step, task)}")
     use_threads(P.threads_for(params, step, task))
     if step in device.STEPS:

@@ -58,8 +58,7 @@ def stage_needs(cmd: str, params) -> Needs:
     from rnnlab import params as P
 
     words = shlex.split(cmd)
-    step = words[2].rsplit(".", 1)[-1] if words[:2] == ["python", "-m"] and len(words) > 2 else "default"
-    task = words[3] if len(words) > 3 and words[3] in params.tasks else None
+    step, task = P.stage_compute(words[2], words[3:]) if words[:2] == ["python", "-m"] and len(words) > 2 else ("default", None)
     gpus = int(step in device.STEPS and params.device != "cpu")
     return Needs(P.threads_for(params, step, task), P.memory_for(params, step, task), gpus)
 

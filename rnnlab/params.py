@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rnnlab.errors import RnnlabError
 
@@ -205,11 +205,20 @@ class PoetryTask(_Task):
     deck: WindowLM = WindowLM()
     pretrain: PretrainLM | None = None
     generate: Generate
+    seed_runs: list[str] = []       # models retrained with extra_seeds too (stage <task>_seeds)
+    extra_seeds: list[int] = []
 
     @model_validator(mode="after")
     def _pretraining_named(self):
         if ("pretrained" in self.models) != (self.pretrain is not None):
             raise ValueError("the pretrained model and `pretrain:` (its prose corpus) go together: set both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _seed_runs_are_models(self):
+        for run in self.seed_runs:
+            if run not in self.models:
+                raise ValueError(f"seed_runs: {run!r} is not one of this task's models {self.models}")
         return self
 
 
@@ -395,6 +404,9 @@ Task = Annotated[Union[ClassifierTask, AttributionTask, PoetryTask, LettersTask,
 KINDS = ("classification", "attribution", "letters", "news", "charlm")
 
 
+# A seeds stage retrains the train stage's models with other seeds: it computes on the train stage's
+# threads, so that every seed's numbers come from one setting (the thread count is part of the result).
+SAME_COMPUTE = {"seeds": "train"}
 Threads = Annotated[int, Field(ge=1, le=256)]
 StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
@@ -412,6 +424,15 @@ class Params(_Strict):
     download: Download
     tasks: dict[TaskName, Task] = Field(min_length=1)
     registry: Registry = Registry()
+
+    @field_validator("threads", "memory_gb")
+    @classmethod
+    def _no_entry_for_a_step_that_reads_another(cls, table: dict) -> dict:
+        for key in table:
+            step = next((s for s in SAME_COMPUTE if key == s or key.endswith(f"_{s}")), None)
+            if step:
+                raise ValueError(f"{key}: a {step} stage reads its task's {SAME_COMPUTE[step]} entry; remove this one")
+        return table
 
     @model_validator(mode="after")
     def _references(self):
@@ -520,8 +541,17 @@ def catalog_fields(model: BaseModel, prefix: str = "") -> list[str]:
     return paths
 
 
+def stage_compute(module: str, args: list[str]) -> tuple[str, str | None]:
+    """(step, task) of the stage command `python -m MODULE ARGS`: a task kind's stage
+    (stages.<kind>.<step> TASK ...) computes for its task; a project stage (stages.<step> NAME:
+    download, register) for none, whatever its argument is called."""
+    parts = module.split(".")
+    return parts[-1], (args[0] if len(parts) == 3 and args else None)
+
+
 def threads_key(threads: dict, step: str, task: str | None = None) -> str:
-    """Which `threads` entry a stage reads: TASK_STEP, else STEP, else default."""
+    """Which `threads` (or `memory_gb`) entry a stage reads: TASK_STEP, else STEP, else default."""
+    step = SAME_COMPUTE.get(step, step)
     return next(k for k in (f"{task}_{step}" if task else "", step, "default") if k in threads)
 
 

@@ -114,18 +114,32 @@ def _versus_best(task: str, rows: list[dict]) -> tuple[str, dict[str, str]]:
                   for name, hits in right.items()}
 
 
+def seed_sweep(task: str, run: str, seeds: list[int]) -> dict:
+    """A run's seed sweep (metrics/<task>/seeds/<run>.json), refused when it holds other seeds than
+    params.yaml asks for: DVC leaves the file of an earlier configuration's sweep behind."""
+    path = layout.METRICS / task / "seeds" / f"{run}.json"
+    sweep = metricsfile.read(path)
+    if sweep["seeds"] != seeds:
+        raise RnnlabError(f"{path}: seeds {sweep['seeds']}, but params.yaml asks for {seeds} (rerun {task}_seeds@{run})")
+    return sweep
+
+
 def seeds_table(task: str, cfg) -> list[str]:
     """Mean +- sample std over the default seed and the extra seeds (stage `<task>_seeds`)."""
     if not cfg.seed_runs:
         return []
     seeds = [P.load().seed, *cfg.extra_seeds]
+    positive = getattr(cfg, "positive", None)  # its F1 too, as the runs table shows it (spam)
+    extra = {f"{positive} F1": f"{positive.replace(' ', '_')}_f1"} if positive else {}
     lines = [f"Seed variation (seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation):", "",
-             "| run | test accuracy | macro F1 | per seed (accuracy) |", "|---|---|---|---|"]
+             f"| run | test accuracy | macro F1 |{''.join(f' {h} |' for h in extra)} per seed (accuracy) |",
+             "|---|---|---|" + "---|" * len(extra) + "---|"]
     for run in cfg.seed_runs:
-        s = json.loads((layout.METRICS / task / "seeds" / f"{run}.json").read_text(encoding="utf-8"))
+        s = seed_sweep(task, run, seeds)
         per = ", ".join(f"{s['per_seed'][str(seed)]['accuracy']:.4f}" for seed in s["seeds"])  # JSON keys are sorted
+        cells = "".join(f" {s[k + '_mean']:.3f} ± {s[k + '_std']:.3f} |" for k in extra.values())
         lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "
-                     f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} | {per} |")
+                     f"| {s['macro_f1_mean']:.3f} ± {s['macro_f1_std']:.3f} |{cells} {per} |")
     return lines + [""]
 
 

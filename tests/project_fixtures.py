@@ -48,6 +48,7 @@ def small_params(params: dict) -> dict:
     poetry["stream"].update(max_epochs=2, hidden=32)
     poetry["pretrain"].update(hidden=16, layers=2, epochs=1, max_chars=20_000)
     poetry["generate"].update(length=40, temperatures=[0.5])
+    poetry.update(seed_runs=["lstm"], extra_seeds=[1])
     return params
 
 

@@ -128,6 +128,8 @@ def test_a_stage_depends_on_the_one_threads_entry_it_reads_so_other_entries_leav
     assert "threads.imdb_full_train" in dvc["imdb_full_train"]["params"]
     assert "threads.default" in dvc["imdb_deck_train"]["params"]
     assert "threads.news_embed" in dvc["news_embed"]["params"]
+    assert "threads.imdb_full_train" in dvc["imdb_full_seeds"]["params"]  # every seed's numbers on one setting
+    assert "threads.news_train" in dvc["news_seeds"]["params"]
 
 
 def _stage_under_dvc(project, stage: str, argv: list[str], dvc_root):

@@ -272,6 +272,18 @@ def test_without_gpus_a_gpu_step_runs_as_a_cpu_stage():
     assert parallel.stage_needs("python -m stages.charlm.train poetry lstm", P.load(ROOT / "params.yaml")).gpus == 0
 
 
+def test_the_packer_reserves_the_threads_entry_the_stage_itself_reads():
+    """register@sms is no stage *of* the task sms (its argument is a registered name), and a seeds stage
+    computes on its task's train entry: the packer, dvc.yaml and the stage read one entry (params.stage_compute)."""
+    from rnnlab import entry
+
+    params = P.load(ROOT / "params.yaml").model_copy(update={"threads": {"default": 1, "sms_register": 2, "imdb_full_train": 2}})
+    assert parallel.stage_needs("python -m stages.register sms", params).threads == 1
+    assert parallel.stage_needs("python -m stages.classification.seeds imdb_full bilstm-max-glove-bucketed", params).threads == 2
+    assert entry._module(str(ROOT / "stages" / "register.py")) == "stages.register"
+    assert P.stage_compute(entry._module(str(ROOT / "stages/classification/seeds.py")), ["imdb_full", "x"]) == ("seeds", "imdb_full")
+
+
 @pytest.mark.parametrize("to_one_thread", [False, True], ids=["to-the-process", "to-another-thread"])
 def test_ctrl_c_stops_every_stage_process(project, to_one_thread):
     """SIGINT to the runner alone (its stages run in their own process groups): all of them stop, also when

@@ -94,6 +94,21 @@ def test_a_letters_headline_run_is_retrained_with_each_extra_seed(project):
     assert f"| TF-IDF character n-grams | lstm | {sweep['books_author_macro_f1_mean']:.4f} ± " in page
 
 
+def test_a_poetry_model_is_retrained_with_each_extra_seed(project):
+    """poetry_seeds@lstm: seed 42's bits per character are the evaluate stage's, seed 1 trains anew
+    (another offset of every epoch's streams, other weights), and the page shows the spread."""
+    path, _, _ = project
+    sweep = json.loads((path / "metrics/poetry/seeds/lstm.json").read_text())
+    base = json.loads((path / "metrics/poetry/lstm.json").read_text())
+    assert sweep["seeds"] == [42, 1] and sweep["per_seed"]["42"] == {"test_bpc": base["test_bpc"], "val_bpc": base["val_bpc"]}
+    other = sweep["per_seed"]["1"]
+    assert 1 < other["test_bpc"] < 7 and other["test_bpc"] != base["test_bpc"]
+    assert sweep["test_bpc_mean"] == round((base["test_bpc"] + other["test_bpc"]) / 2, 6)
+    page = (path / "results/poetry.md").read_text()
+    assert "Over seeds 42, 1 (stage `poetry_seeds`" in page
+    assert f"| lstm | {sweep['test_bpc_mean']:.3f} ± {sweep['test_bpc_std']:.3f} |" in page
+
+
 def test_the_pretrained_poetry_model_reads_the_prose_then_the_poems(project):
     path, _, _ = project
     split = json.loads((path / "metrics/poetry/split.json").read_text())

@@ -63,7 +63,12 @@ def test_seed_sweep_reports_mean_and_std(project):
     values = [v["accuracy"] for v in s["per_seed"].values()]
     assert s["accuracy_mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
     assert s["accuracy_std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5, abs=1e-6)
-    assert "| lstm-glove-packed | " in (path / "results/sms.md").read_text()
+    # the spam class's F1 too, the goal's second number, under the key the task's summary gives it
+    assert s["per_seed"]["42"]["spam_f1"] == base["spam"]["f1_score"] and 0 < s["per_seed"]["1"]["spam_f1"] <= 1
+    assert s["spam_f1_mean"] == round(sum(v["spam_f1"] for v in s["per_seed"].values()) / 2, 6)
+    table = (path / "results/sms.md").read_text()
+    assert "| run | test accuracy | macro F1 | spam F1 | per seed (accuracy) |" in table
+    assert f"| {s['spam_f1_mean']:.3f} ± {s['spam_f1_std']:.3f} |" in table
 
 
 def test_every_run_is_in_mlflow_with_its_code_and_data(project):

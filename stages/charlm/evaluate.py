@@ -25,8 +25,7 @@ def run(task: str, variant: str) -> None:
     model_dir = layout.model_dir(task, variant)
     model, config, _ = charlm.load(model_dir)
     vocab, text = charlm.load_texts(task, ("test",))
-    bpc = (charlm.bits_per_char_windows(model, text["test"], config["window"]) if config["window"]
-           else charlm.bits_per_char_stream(model, text["test"]))
+    bpc = charlm.bits_per_char(model, text["test"], config["window"])
     trained = json.loads((model_dir / "train.json").read_text(encoding="utf-8"))
     corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))["corpus"]
     metrics = {"corpus": corpus, "test_bpc": round(bpc, 6),

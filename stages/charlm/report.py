@@ -39,6 +39,22 @@ def _results_table(task: str, cfg, split: dict) -> list[str]:
     return lines
 
 
+def _seeds_table(task: str, cfg, seed: int) -> list[str]:
+    """The seed_runs over every seed (stage `<task>_seeds`): mean ± sample std, and each seed's test number."""
+    if not cfg.seed_runs or not cfg.extra_seeds:
+        return []
+    seeds = [seed, *cfg.extra_seeds]
+    lines = [f"Over seeds {', '.join(map(str, seeds))} (stage `{task}_seeds`; mean ± sample standard deviation; "
+             f"the table above is seed {seed}'s):", "",
+             "| model | test bits/char | best val bits/char | each seed: test bits/char |", "|---|---|---|---|"]
+    for run in cfg.seed_runs:
+        s = reports.seed_sweep(task, run, seeds)
+        each = ", ".join(f"{x}: {s['per_seed'][str(x)]['test_bpc']:.3f}" for x in seeds)
+        lines.append(f"| {run} | {s['test_bpc_mean']:.3f} ± {s['test_bpc_std']:.3f} | "
+                     f"{s['val_bpc_mean']:.3f} ± {s['val_bpc_std']:.3f} | {each} |")
+    return ["", *lines]
+
+
 def _samples(task: str, cfg, seed: int) -> list[str]:
     """300 characters of every model from the first prompt, at temperature 0.5 where it is among the sampled."""
     prompt, t = cfg.generate.prompts[0], 0.5 if 0.5 in cfg.generate.temperatures else cfg.generate.temperatures[0]
@@ -59,7 +75,8 @@ def run(task: str) -> None:
     text = reports.render(TEMPLATE, task=task, corpus=split["corpus"], train_chars=f"{split['train_chars']:,}",
                           val_chars=f"{split['val_chars']:,}", test_chars=f"{split['test_chars']:,}",
                           test_poems=", ".join(split["test_poems"]), chars=split["chars"],
-                          results_table="\n".join(_results_table(task, cfg, split)), deck_max_epochs=cfg.deck.max_epochs,
+                          results_table="\n".join(_results_table(task, cfg, split) + _seeds_table(task, cfg, params.seed)),
+                          deck_max_epochs=cfg.deck.max_epochs,
                           samples="\n".join(_samples(task, cfg, params.seed)).rstrip("\n"))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)

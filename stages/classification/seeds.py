@@ -17,14 +17,14 @@ def run(task: str, run_name: str) -> None:
     seedstats.check_extra_seeds(task, params.seed, cfg.extra_seeds)
     variant, kind, input_mode = run_name.rsplit("-", 2)
     base = metricsfile.read(layout.metrics(task, run_name))
-    per_seed = {params.seed: seedstats.summary(base)}  # the stage `train` already trained the default seed
+    per_seed = {params.seed: seedstats.summary(base, cfg.positive)}  # the stage `train` already trained the default seed
     vocab = Vocabulary.load(layout.vocab(task))
     resumes = []
     for seed in cfg.extra_seeds:
         tr = train_model(task, variant, kind, input_mode, seed)
         resumes.append(tr.resume)
         _, _, report = test_report(task, tr.model, vocab, input_mode)
-        per_seed[seed] = seedstats.summary(report)
+        per_seed[seed] = seedstats.summary(report, cfg.positive)
         print(f"{task}/{run_name} seed {seed}: accuracy {report['accuracy']:.4f}")
         _track(task, run_name, seed, tr, per_seed[seed])
     out = {"run": run_name, **seedstats.spread(per_seed)}

@@ -10,7 +10,6 @@ from pathlib import Path
 from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
-from rnnlab.errors import RnnlabError
 
 # Deck 000, "Letter Dataset" (20.1.2025), test support 4,881 letter paragraphs: (author accuracy,
 # author macro F1, language accuracy). Accuracies read off the slides' reports (weighted-average
@@ -75,10 +74,7 @@ def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:
              "| input | encoder | books: author macro F1 | letters: author acc | language acc | each seed: books / letters |",
              "|---|---|---|---|---|---|"]
     for run in cfg.seed_runs:
-        path = layout.METRICS / task / "seeds" / f"{run}.json"
-        sweep = metricsfile.read(path)
-        if sweep["seeds"] != seeds:
-            raise RnnlabError(f"{path}: seeds {sweep['seeds']}, but params.yaml asks for {seeds} (rerun {task}_seeds@{run})")
+        sweep = reports.seed_sweep(task, run, seeds)
         feature, variant = run.split("-", 1)
         each = ", ".join(f"{s}: {sweep['per_seed'][str(s)]['books_author_macro_f1']:.4f} / "
                          f"{sweep['per_seed'][str(s)]['letters_author_accuracy']:.3f}" for s in seeds)

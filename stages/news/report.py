@@ -10,7 +10,6 @@ from pathlib import Path
 from rnnlab import atomic, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
-from rnnlab.errors import RnnlabError
 
 # Deck 000, "News dataset" (20.1.2025): paraphrase-MiniLM-L6-v2 fine-tuned at lr 1e-5 with an
 # nn.RNN(384, 128) head on the [CLS] vector; early stopping after epoch 10 (best: 7); 33 classes.
@@ -123,10 +122,7 @@ def _sweeps(task: str, cfg, seed: int) -> dict[str, dict]:
     for variant in cfg.variants:
         path = layout.METRICS / task / "seeds" / f"{variant}.json"
         if path.is_file():
-            out[variant] = metricsfile.read(path)
-            if out[variant]["seeds"] != [seed, *cfg.extra_seeds]:
-                raise RnnlabError(f"{path}: seeds {out[variant]['seeds']}, but params.yaml asks for "
-                                  f"{[seed, *cfg.extra_seeds]} (rerun {task}_seeds@{variant})")
+            out[variant] = reports.seed_sweep(task, variant, [seed, *cfg.extra_seeds])
     return out
 
 
