@@ -1,4 +1,5 @@
-"""Embedding matrices for a vocabulary: learned (random), word2vec (trained here), GloVe (pretrained)."""
+"""Embedding matrices for a vocabulary: learned (random), word2vec (trained here), pretrained vectors
+(GloVe; spaCy's, rnnlab/spacyvectors.py)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ def read_vectors(raw_dir: Path) -> tuple[dict[str, int], np.ndarray]:
                 words.append(word)
                 rows.append(np.asarray(values, dtype=np.float32))
         return {w: i for i, w in enumerate(words)}, np.stack(rows)
+    if spec["format"] == "spacy_vocab":
+        from rnnlab import spacyvectors
+
+        return spacyvectors.read(raw_dir)
     raise RnnlabError(f"{raw_dir}: unknown vector format {spec['format']!r}")
 
 
