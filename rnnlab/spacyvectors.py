@@ -3,8 +3,10 @@
 spaCy keys each word by the 64-bit MurmurHash64A (seed 1) of its UTF-8 bytes (spacy.strings.hash_string);
 `key2row` (msgpack) maps keys to rows of `vectors` (a .npy matrix), many keys to one row where the
 table was pruned (en_core_web_md: 684,830 keys, 20,000 rows: a rare word shares its nearest kept
-neighbour's vector); `strings.json` lists the words. numpy reads the matrix without pickles, msgpack
-the table without extension hooks: nothing in the files can execute.
+neighbour's vector); `strings.json` lists the words. A few words are keyed by spaCy's fixed symbol IDs
+instead of a hash (78 in en_core_web_md: tag and dependency names such as det, prep, root, number); the
+IDs live in spaCy's source, so those words read as unknown. numpy reads the matrix without pickles,
+msgpack the table without extension hooks: nothing in the files can execute.
 """
 
 from __future__ import annotations
