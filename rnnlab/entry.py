@@ -56,6 +56,8 @@ def _module(script: str) -> str:
     """stages/<kind>/<step>.py -> 'stages.<kind>.<step>' (stages/<step>.py -> 'stages.<step>'): the name
     `python -m` ran, which params.stage_compute reads the way dvc.yaml was rendered."""
     path = Path(script).with_suffix("")
+    if path.name == "__main__":  # `python -m stages.<kind>` runs the package's __main__.py
+        path = path.parent
     at = max((i for i, part in enumerate(path.parts) if part == "stages"), default=len(path.parts) - 1)
     parts = path.parts[at:]  # the project's own stages folder: the last one on the path
     return ".".join(parts)

@@ -136,6 +136,9 @@ def seeds_table(task: str, cfg) -> list[str]:
              "|---|---|---|" + "---|" * len(extra) + "---|"]
     for run in cfg.seed_runs:
         s = seed_sweep(task, run, seeds)
+        missing = [k for k in extra.values() if k + "_mean" not in s]
+        if missing:  # swept before the task named its positive class
+            raise RnnlabError(f"{layout.METRICS / task / 'seeds' / f'{run}.json'}: no {missing[0]} (rerun {task}_seeds@{run})")
         per = ", ".join(f"{s['per_seed'][str(seed)]['accuracy']:.4f}" for seed in s["seeds"])  # JSON keys are sorted
         cells = "".join(f" {s[k + '_mean']:.3f} ± {s[k + '_std']:.3f} |" for k in extra.values())
         lines.append(f"| {run} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} "

@@ -164,3 +164,24 @@ def test_a_stage_refuses_threads_from_an_entry_its_dvc_yaml_does_not_name(tmp_pa
     assert refused.stderr.strip().splitlines() == [
         f"error: params.yaml: threads.sms_vocab applies to stage {stage}, but dvc.yaml names "
         "threads.default (run `rnnlab pipeline` to render dvc.yaml again)"]
+
+
+def test_a_seeds_stage_computes_on_its_tasks_train_entry(tmp_path):
+    """Every seed's numbers from one thread count: imdb_full_seeds reads threads.imdb_full_train, as dvc.yaml
+    names it; a dvc.yaml that names another entry for it (rendered by older code) is refused in one line."""
+    import shutil
+
+    for name in ("params.yaml", "catalog.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    stage, run = "imdb_full_seeds@bilstm-max-glove-bucketed", "bilstm-max-glove-bucketed"
+    argv = ["stages.classification.seeds", "imdb_full", run]
+    ok = _stage_under_dvc(tmp_path, stage, argv, tmp_path)
+    assert ok.returncode == 2 and "missing input" in ok.stderr and "threads" not in ok.stderr, ok.stderr
+    rendered = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    seeds = rendered["stages"]["imdb_full_seeds"]["params"]
+    seeds[seeds.index("threads.imdb_full_train")] = "threads.default"
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(rendered, sort_keys=False))
+    refused = _stage_under_dvc(tmp_path, stage, argv, tmp_path)
+    assert refused.stderr.strip().splitlines() == [
+        f"error: params.yaml: threads.imdb_full_train applies to stage {stage}, but dvc.yaml names "
+        "threads.default (run `rnnlab pipeline` to render dvc.yaml again)"]

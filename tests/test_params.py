@@ -34,6 +34,7 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["tasks"]["poetry"].pop("pretrain"), r"params.yaml: tasks.poetry: Value error, the pretrained model and `pretrain:`"),
     (lambda d: d["tasks"]["poetry"]["pretrain"].update(layers=0), r"params.yaml: tasks.poetry.pretrain.layers: Input should be greater than 0"),
     (lambda d: d["threads"].update(news_seeds=1), r"params.yaml: threads: Value error, news_seeds: a seeds stage reads its task's train entry"),
+    (lambda d: d["memory_gb"].update(seeds=3), r"params.yaml: memory_gb: Value error, seeds: a seeds stage reads its task's train entry"),
     (lambda d: d["tasks"]["poetry"].update(seed_runs=["gpt"]), r"params.yaml: tasks.poetry: Value error, seed_runs: 'gpt' is not one of this task's models"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):

@@ -452,3 +452,22 @@ def test_a_classification_seed_sweep_that_repeats_a_seed_is_one_line(in_project,
                           cwd=in_project, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert one_line(done) == (f"params.yaml: tasks.sms.extra_seeds {extra} repeats a seed "
                               "(the default seed 42 is always the first)")
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"seeds": [42, 1], "accuracy_mean": 0.9, "macro_f1_mean": 0.9}, r"seeds \[42, 1\], but params.yaml asks for \[42, 1, 2\]"),
+    ({"seeds": [42, 1, 2], "accuracy_mean": 0.9, "accuracy_std": 0.0, "macro_f1_mean": 0.9, "macro_f1_std": 0.0,
+      "per_seed": {}}, r"no spam_f1 \(rerun sms_seeds@lstm-glove-packed\)"),  # swept before `positive: spam`
+])
+def test_a_report_refuses_a_seed_sweep_of_another_configuration(in_project, sweep, message):
+    """DVC leaves the sweep of an earlier configuration behind; a page must not show it as this one's."""
+    from rnnlab import params as P
+    from rnnlab import reports
+
+    path = in_project / "metrics/sms/seeds/lstm-glove-packed.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(sweep))
+    cfg = P.task(P.load(in_project / "params.yaml"), "sms").model_copy(update={"seed_runs": ["lstm-glove-packed"]})
+    with pytest.raises(RnnlabError, match=message) as err:
+        reports.seeds_table("sms", cfg)
+    assert "\n" not in str(err.value) and "lstm-glove-packed.json" in str(err.value)
