@@ -114,3 +114,8 @@ def test_the_summary_names_each_champion_with_its_numbers_over_seeds(monkeypatch
     assert "(seeds 42, 1, 2)" in rows["news"]
     assert "| bilstm-max-glove-bucketed (accuracy " in rows["imdb_full"]
     assert "| — | — |" in rows["imdb_deck"]  # not registered: no champion, so no seeds column either
+    champion = json.loads((ROOT / "results/champions/sms.json").read_text())["best_variant"]
+    sms = json.loads((ROOT / f"metrics/sms/seeds/{champion}.json").read_text())
+    assert f"spam F1 {sms['spam_f1_mean']:.4f} ± {sms['spam_f1_std']:.4f}" in rows["sms"]  # the goal's second number
+    poetry = json.loads((ROOT / "metrics/poetry/seeds/pretrained.json").read_text())
+    assert f"test bits/char {poetry['test_bpc_mean']:.4f} ± {poetry['test_bpc_std']:.4f}" in rows["poetry"]
