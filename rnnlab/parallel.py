@@ -9,7 +9,8 @@ its own process group, as `dvc repro` would start them (its shell, environment a
 Stages are packed by the threads and memory params.yaml gives their step (rnnlab/params.py): a
 stage never gets fewer threads than its result was made with, so packing never changes a number;
 it only decides which stages share the cores. A failed stage stops its downstream stages; the
-others finish, and nothing of the failed one is committed (its outputs are written atomically).
+others finish, and nothing of the failed one is committed (its outputs are written atomically);
+its previous outputs are back in place (rnnlab/setaside.py), where `dvc repro` leaves none.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Callable
 
 import yaml
 
-from rnnlab import atomic, device, tracking
+from rnnlab import atomic, device, setaside, tracking
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
 from rnnlab.errors import RnnlabError
@@ -335,6 +336,9 @@ class _Scheduler:
         self.running: dict[Future, tuple] = {}  # future -> (stage, start, gpu)
         self.must_run: set = set()  # checked: changed, not in the run-cache, outputs removed
         self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet
+        self.aside = setaside.SetAside(self.root)
+        for path in setaside.recover(self.root):
+            self.commands.on_output("rnnlab", f"{path}: put back (a killed run had set it aside)\n")
         self.written_at = time.monotonic()
 
     def run(self) -> list[StageOutcome]:
@@ -356,6 +360,7 @@ class _Scheduler:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self._write_lock(now=True)  # whatever finished is recorded, even when stopped
+            self.aside.put_back_all()  # stopped, or checked and never started
             atomic.write_json(self.root / SECONDS_FILE, self.seconds)
         outcomes = [self.done[s] for s in self.plan]
         failed = [o.stage for o in outcomes if o.status == FAILED]
@@ -411,16 +416,29 @@ class _Scheduler:
 
         if not self.force and not stage.changed():
             return UNCHANGED
-        stage.remove_outs(ignore_remove=False, force=False)
+        self._set_aside_outs(stage)
         if not self.force:
             try:
                 self.repo.stage_cache.restore(stage)
                 self._commit(stage)
+                self.aside.drop(stage.addressing)
                 return RESTORED
             except RunCacheNotFoundError:
                 pass
         stage.save_deps()
         return None
+
+    def _set_aside_outs(self, stage) -> None:
+        """What DVC's stage.remove_outs does, except that local outputs are moved aside, not deleted."""
+        local = []
+        for out in stage.outs:
+            if out.persist:
+                out.unprotect()  # as DVC: the command finds a persistent output where it left it
+            elif out.protocol == "local":
+                local.append(os.path.relpath(out.fs_path, self.root))
+            else:
+                out.remove()
+        self.aside.take(stage.addressing, local)
 
     def _finish(self, future: Future) -> None:
         stage, start, gpu = self.running.pop(future)
@@ -430,6 +448,9 @@ class _Scheduler:
         if code == 0:
             self.repo._reset()  # the command changed the workspace: DVC forgets what it had read
             self._commit(stage)
+            self.aside.drop(stage.addressing)
+        else:
+            self.aside.put_back(stage.addressing)
         outcome = StageOutcome(stage.addressing, RAN if code == 0 else FAILED, time.monotonic() - start)
         if code == 0:
             self.seconds[stage.addressing] = round(outcome.seconds, 1)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from rnnlab import dvcrun, parallel, tracking
+from rnnlab import dvcrun, parallel, setaside, tracking
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
@@ -174,6 +174,39 @@ def test_a_failed_stage_stops_its_downstream_and_the_others_finish(project):
                                                               on_output=lambda s, t: None)}
     assert outcomes == {"left": dvcrun.RAN, "right": dvcrun.UNCHANGED, "alone": dvcrun.UNCHANGED,
                         "join": dvcrun.RAN}
+
+
+def test_a_failed_stage_leaves_its_previous_outputs_in_place(project):
+    """DVC deletes a stage's outputs before its command runs; the runner sets them aside and puts them back
+    when the command fails, so the workspace keeps what dvc.lock names; a stage that never made its output
+    leaves none behind."""
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    before = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
+    (project / "stage.py").write_text(STAGE + "# an edit: every stage is stale\n")
+    (project / "fail-left").touch()
+    (project / "fail-alone").touch()
+    (project / "out/alone.txt").unlink()  # as if it had never run
+    with pytest.raises(RnnlabError, match=r"failed: left, alone"):
+        parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    after = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
+    assert after == {"left.txt": before["left.txt"], "right.txt": "right()", "join.txt": before["join.txt"]}
+    assert list((project / setaside.STORE).iterdir()) == []
+
+
+def test_outputs_a_killed_runner_had_set_aside_are_put_back(project):
+    """kill -9 of the runner while a stage runs: the next run puts its previous output back before it
+    decides anything, and drops one that a finished command had replaced."""
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    store = project / setaside.STORE
+    store.mkdir(exist_ok=True)
+    os.replace(project / "out/left.txt", store / "out%2Fleft.txt")
+    (store / "out%2Fright.txt").write_text("older")
+    lines: list[str] = []
+    outcomes = {o.stage: o.status for o in parallel.reproduce(project, jobs=2, memory_gb=1,
+                                                              on_output=lambda s, t: lines.append(t))}
+    assert set(outcomes.values()) == {dvcrun.UNCHANGED}
+    assert "out/left.txt: put back (a killed run had set it aside)\n" in lines
+    assert (project / "out/right.txt").read_text() == "right()" and list(store.iterdir()) == []
 
 
 def test_a_stage_seen_before_is_restored_from_the_run_cache(project):
@@ -354,22 +387,26 @@ parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)
 
 def test_a_killed_rnnlab_repro_says_so_in_one_line(project):
     """`kill` of `rnnlab repro` (SIGTERM, as from a job control or a scheduler): its stages stop, and it
-    says so in one line with exit 130, not a KeyboardInterrupt traceback."""
+    says so in one line with exit 130, not a KeyboardInterrupt traceback; the outputs of the stages it
+    stopped are back in place."""
+    parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    before = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
     stages = {name: {**stage, "cmd": stage["cmd"].replace(" 1.0", " 120")} for name, stage in DVC_YAML["stages"].items()}
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
     proc = subprocess.Popen([rnnlab, "repro", "--jobs", "2"], cwd=project, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while len(stage_processes(project)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(stage_processes(project)) == 2
+    while set(stage_processes(project).values()) != {"left", "right"} and time.monotonic() < deadline:
+        time.sleep(0.05)  # by name: a stage's shell may show its command line for a moment before its exec
+    assert set(stage_processes(project).values()) == {"left", "right"}
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("stopped: rnnlab repro was interrupted")
     time.sleep(0.5)
     assert stage_processes(project) == {}
+    assert {p.name: p.read_text() for p in (project / "out").glob("*.txt")} == before
 
 
 def tgkill(pid: int, tid: int, sig: int) -> None:
