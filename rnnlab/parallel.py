@@ -146,6 +146,12 @@ class _Commands:
         from dvc.stage.run import _enforce_cmd_list, _make_cmd, get_executable, prepare_kwargs
 
         kwargs = prepare_kwargs(stage)
+        # stage commands call `python`: this one, with the project's packages, also when the runner was
+        # started as .venv/bin/rnnlab without the environment on PATH (else another python, no torch)
+        path = kwargs["env"].get("PATH", "")
+        own = str(Path(sys.executable).parent)
+        if own not in path.split(os.pathsep):
+            kwargs["env"] = {**kwargs["env"], "PATH": os.pathsep.join(p for p in (own, path) if p)}
         if gpu is not None:  # the stage sees its own GPU only
             kwargs["env"] = {**kwargs["env"], "CUDA_VISIBLE_DEVICES": gpu}
         name = stage.addressing

@@ -209,6 +209,16 @@ def test_outputs_a_killed_runner_had_set_aside_are_put_back(project):
     assert (project / "out/right.txt").read_text() == "right()" and list(store.iterdir()) == []
 
 
+def test_stage_commands_call_the_runners_python_when_its_environment_is_not_on_path(project, monkeypatch):
+    """`.venv/bin/rnnlab repro` without activating the environment: a stage's `python` is the runner's own,
+    not the system's (which lacks torch and pandas: every stage failed with ModuleNotFoundError)."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    cmd = "python -c \"import sys, pathlib; pathlib.Path('out').mkdir(); pathlib.Path('out/py.txt').write_text(sys.prefix)\""
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"which": {"cmd": cmd, "outs": ["out/py.txt"]}}}))
+    parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
+    assert (project / "out/py.txt").read_text() == sys.prefix
+
+
 def test_a_stage_seen_before_is_restored_from_the_run_cache(project):
     parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
     before = (project / "out/join.txt").read_text()
