@@ -20,6 +20,7 @@ import contextvars
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,6 +140,7 @@ class _Commands:
         self.groups: dict[str, int] = {}
         self.stopping = False  # set by stop_all: a command that starts after it is stopped at once
         self.futures: dict[str, object] = {}
+        self.abandoned: set[str] = set()  # stages whose commands a stop left running on Dask workers
         self.lock = threading.Lock()
         self.on_output, self.client = on_output, client
 
@@ -148,10 +150,7 @@ class _Commands:
         kwargs = prepare_kwargs(stage)
         # stage commands call `python`: this one, with the project's packages, also when the runner was
         # started as .venv/bin/rnnlab without the environment on PATH (else another python, no torch)
-        path = kwargs["env"].get("PATH", "")
-        own = str(Path(sys.executable).parent)
-        if own not in path.split(os.pathsep):
-            kwargs["env"] = {**kwargs["env"], "PATH": os.pathsep.join(p for p in (own, path) if p)}
+        kwargs["env"] = {**kwargs["env"], "PATH": _own_python_first(kwargs["env"].get("PATH", os.defpath))}
         if gpu is not None:  # the stage sees its own GPU only
             kwargs["env"] = {**kwargs["env"], "CUDA_VISIBLE_DEVICES": gpu}
         name = stage.addressing
@@ -194,10 +193,22 @@ class _Commands:
         with self.lock:
             self.stopping = True
             groups, futures = list(self.groups.values()), list(self.futures.values())
+            self.abandoned = set(self.futures)
         for pgid in groups:
             _terminate(pgid)
         for future in futures:  # queued stages never start; one already running on a worker finishes
             future.cancel()
+
+
+def _own_python_first(path: str) -> str:
+    """PATH on which `python` is the runner's own: stage commands call `python`, and must get this one,
+    with the project's packages, also when the runner was started as .venv/bin/rnnlab without the
+    environment on PATH or behind another python (every stage then failed: no torch, no pandas)."""
+    own = str(Path(sys.executable).parent)
+    found = shutil.which("python", path=path)
+    if found and os.path.dirname(found) == own:
+        return path
+    return os.pathsep.join([own, *(p for p in path.split(os.pathsep) if p and p != own)])
 
 
 def _terminate(pgid: int) -> None:
@@ -343,14 +354,15 @@ class _Scheduler:
         self.must_run: set = set()  # checked: changed, not in the run-cache, outputs removed
         self.unwritten: list = []  # committed stages whose dvc.lock entries are not written yet
         self.aside = setaside.SetAside(self.root)
-        for path in setaside.recover(self.root):
+        outputs = {os.path.relpath(out.fs_path, self.root) for s in graph.nodes for out in s.outs}
+        for path in setaside.recover(self.root, outputs):
             self.commands.on_output("rnnlab", f"{path}: put back (a killed run had set it aside)\n")
         self.written_at = time.monotonic()
 
     def run(self) -> list[StageOutcome]:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage")
-        try:
-            with _HeldInterrupt() as interrupt:
+        with _HeldInterrupt() as interrupt:  # over the wind-down too: a second Ctrl-C there waits for its end
+            try:
                 while len(self.done) < len(self.plan):
                     started = self._start_ready(pool, interrupt)
                     if not self.running and not started:
@@ -360,14 +372,11 @@ class _Scheduler:
                         for future in _first_finished(list(self.running), interrupt):
                             self._finish(future)
                     self._write_lock(now=not self.running)
-        except BaseException:
-            self.commands.stop_all()  # Ctrl-C or an error of DVC's: no stage runs on without us
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._write_lock(now=True)  # whatever finished is recorded, even when stopped
-            self.aside.put_back_all()  # stopped, or checked and never started
-            atomic.write_json(self.root / SECONDS_FILE, self.seconds)
+            except BaseException:
+                self.commands.stop_all()  # Ctrl-C or an error of DVC's: no stage runs on without us
+                raise
+            finally:
+                self._wind_down(pool)
         outcomes = [self.done[s] for s in self.plan]
         failed = [o.stage for o in outcomes if o.status == FAILED]
         if failed:
@@ -433,6 +442,24 @@ class _Scheduler:
                 pass
         stage.save_deps()
         return None
+
+    def _wind_down(self, pool) -> None:
+        """After the last stage, an error or a stop: the commands that ended well are committed and every
+        commit recorded; what else was set aside goes back (a stage still running on a Dask worker keeps
+        its copies for the next run: its command may yet write)."""
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future in [f for f in self.running if f.done() and not f.cancelled() and f.exception() is None]:
+                if future.result() == 0:  # finished while another stage failed in DVC or Ctrl-C came
+                    name = self.running[future][0].addressing
+                    try:
+                        self._finish(future)
+                    except Exception as e:  # the error on its way out is the one to report
+                        self.commands.on_output(name, f"not committed: {e}\n")
+            self._write_lock(now=True)  # whatever finished is recorded, even when stopped
+        finally:
+            self.aside.put_back_all(keep=self.commands.abandoned)
+            atomic.write_json(self.root / SECONDS_FILE, self.seconds)
 
     def _set_aside_outs(self, stage) -> None:
         """What DVC's stage.remove_outs does, except that local outputs are moved aside, not deleted."""

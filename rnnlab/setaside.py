@@ -3,15 +3,17 @@
 DVC removes a stage's outputs before its command runs (`dvc repro` does too), so a stage that
 failed or was stopped left nothing where its last good outputs were, while dvc.lock still named
 them: a page, a metrics file or a model vanished from the workspace. The runner moves them under
-.rnnlab/previous/ instead (one rename each, on the same file system), drops them once the stage's
-new outputs are committed, and moves them back when it did not get that far. A runner killed with
--9 leaves them there: the next run puts back each one whose place is still empty.
+.rnnlab/previous/ instead (one rename each; deleted as DVC would where an output lives on another
+file system), drops them once the stage's new outputs are committed, and moves them back when it
+did not get that far. A runner killed with -9 leaves them there, and the next run puts them back
+first: a copy still set aside means its stage's new outputs were never committed, so dvc.lock
+still names the copy.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -26,12 +28,17 @@ class SetAside:
     def take(self, stage: str, paths: list[str]) -> None:
         """Move the outputs that exist out of the way (the command then finds their places empty)."""
         self.store.mkdir(parents=True, exist_ok=True)
+        self.held[stage] = list(paths)
         for rel in paths:
             here, slot = self.root / rel, self._slot(rel)
             if _exists(here):
                 _remove(slot)
-                os.replace(here, slot)
-        self.held[stage] = list(paths)
+                try:
+                    os.replace(here, slot)
+                except OSError as e:
+                    if e.errno != errno.EXDEV:
+                        raise
+                    _remove(here)  # on another file system (a linked models/ or data/): as DVC does
 
     def drop(self, stage: str) -> None:
         """The stage's new outputs are committed: the old ones are in DVC's cache if they were cached."""
@@ -43,24 +50,29 @@ class SetAside:
         for rel in self.held.pop(stage, []):
             _move_back(self._slot(rel), self.root / rel)
 
-    def put_back_all(self) -> None:
+    def put_back_all(self, keep: set[str] = frozenset()) -> None:
+        """Every stage still held; those in keep leave their copies for the next run's recover."""
         for stage in list(self.held):
-            self.put_back(stage)
+            if stage in keep:
+                del self.held[stage]
+            else:
+                self.put_back(stage)
 
     def _slot(self, rel: str) -> Path:
         return self.store / quote(rel, safe="")
 
 
-def recover(root: Path) -> list[str]:
-    """What a killed runner left set aside: back where nothing took its place, else dropped."""
+def recover(root: Path, outputs: set[str]) -> list[str]:
+    """What a killed runner left set aside goes back, over whatever a command of that run left in its
+    place; a copy of a path that no stage outputs any more is dropped."""
     store, returned = Path(root) / STORE, []
     for slot in sorted(store.iterdir()) if store.is_dir() else []:
         rel = unquote(slot.name)
-        if _exists(Path(root) / rel):
-            _remove(slot)
-        else:
+        if rel in outputs:
             _move_back(slot, Path(root) / rel)
             returned.append(rel)
+        else:
+            _remove(slot)
     return returned
 
 
@@ -76,7 +88,7 @@ def _exists(path: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif _exists(path):
-        path.unlink()
+    from dvc_objects.fs.utils import remove  # read-only entries too, as DVC removes outputs
+
+    if _exists(path):
+        remove(os.fspath(path))

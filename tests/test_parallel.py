@@ -40,6 +40,7 @@ with open("spans.jsonl", "a") as f: f.write(json.dumps([name, start, time.time()
 inputs = "".join(pathlib.Path(p).read_text() for p in sys.argv[3:])
 pathlib.Path("out").mkdir(exist_ok=True)
 pathlib.Path(f"out/{name}.txt").write_text(f"{name}({inputs})")
+if pathlib.Path("fail-late-" + name).exists(): sys.exit(f"{name}: asked to fail after writing")
 """
 DVC_YAML = {"stages": {
     "left": {"cmd": "python stage.py left 1.0", "deps": ["stage.py"], "outs": ["out/left.txt"]},
@@ -183,8 +184,8 @@ def test_a_failed_stage_leaves_its_previous_outputs_in_place(project):
     parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
     before = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
     (project / "stage.py").write_text(STAGE + "# an edit: every stage is stale\n")
-    (project / "fail-left").touch()
-    (project / "fail-alone").touch()
+    (project / "fail-late-left").touch()  # writes its output, then fails
+    (project / "fail-late-alone").touch()
     (project / "out/alone.txt").unlink()  # as if it had never run
     with pytest.raises(RnnlabError, match=r"failed: left, alone"):
         parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
@@ -194,25 +195,37 @@ def test_a_failed_stage_leaves_its_previous_outputs_in_place(project):
 
 
 def test_outputs_a_killed_runner_had_set_aside_are_put_back(project):
-    """kill -9 of the runner while a stage runs: the next run puts its previous output back before it
-    decides anything, and drops one that a finished command had replaced."""
+    """kill -9 of the runner while stages run, as the disk has it then: two outputs set aside, one of
+    their places empty, the other holding what a command wrote and nobody committed. The next run puts
+    both copies back before it decides anything (dvc.lock names them), and drops the copy of a path no
+    stage outputs any more."""
     parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
+    before = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
     store = project / setaside.STORE
     store.mkdir(exist_ok=True)
     os.replace(project / "out/left.txt", store / "out%2Fleft.txt")
-    (store / "out%2Fright.txt").write_text("older")
+    os.replace(project / "out/right.txt", store / "out%2Fright.txt")
+    (project / "out/right.txt").write_text("written, never committed")
+    (store / "out%2Fgone.txt").write_text("a stage since removed from dvc.yaml")
     lines: list[str] = []
     outcomes = {o.stage: o.status for o in parallel.reproduce(project, jobs=2, memory_gb=1,
                                                               on_output=lambda s, t: lines.append(t))}
     assert set(outcomes.values()) == {dvcrun.UNCHANGED}
-    assert "out/left.txt: put back (a killed run had set it aside)\n" in lines
-    assert (project / "out/right.txt").read_text() == "right()" and list(store.iterdir()) == []
+    assert [t for t in lines if "put back" in t] == [f"out/{n}.txt: put back (a killed run had set it aside)\n"
+                                                     for n in ("left", "right")]
+    assert {p.name: p.read_text() for p in (project / "out").glob("*.txt")} == before
+    assert list(store.iterdir()) == []
 
 
 def test_stage_commands_call_the_runners_python_when_its_environment_is_not_on_path(project, monkeypatch):
-    """`.venv/bin/rnnlab repro` without activating the environment: a stage's `python` is the runner's own,
-    not the system's (which lacks torch and pandas: every stage failed with ModuleNotFoundError)."""
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    """`.venv/bin/rnnlab repro` without activating the environment, or with another python ahead of it on
+    PATH: a stage's `python` is the runner's own, not one lacking torch and pandas (every stage failed
+    with ModuleNotFoundError)."""
+    impostor = project.parent / "impostor"
+    impostor.mkdir()
+    (impostor / "python").write_text("#!/bin/sh\nmkdir -p out && echo impostor > out/py.txt\n")
+    (impostor / "python").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{impostor}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin")
     cmd = "python -c \"import sys, pathlib; pathlib.Path('out').mkdir(); pathlib.Path('out/py.txt').write_text(sys.prefix)\""
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"which": {"cmd": cmd, "outs": ["out/py.txt"]}}}))
     parallel.reproduce(project, jobs=1, memory_gb=1, on_output=lambda s, t: None)
@@ -398,10 +411,11 @@ parallel.reproduce(sys.argv[1], jobs=2, memory_gb=1)
 def test_a_killed_rnnlab_repro_says_so_in_one_line(project):
     """`kill` of `rnnlab repro` (SIGTERM, as from a job control or a scheduler): its stages stop, and it
     says so in one line with exit 130, not a KeyboardInterrupt traceback; the outputs of the stages it
-    stopped are back in place."""
+    stopped are back in place, also those of a stage checked but still waiting for a free core (alone)."""
     parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
     before = {p.name: p.read_text() for p in (project / "out").glob("*.txt")}
-    stages = {name: {**stage, "cmd": stage["cmd"].replace(" 1.0", " 120")} for name, stage in DVC_YAML["stages"].items()}
+    stages = {name: {**stage, "cmd": stage["cmd"].replace(" 1.0", " 120").replace(" 0.2", " 0.3")}
+              for name, stage in DVC_YAML["stages"].items()}
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     rnnlab = str(Path(sys.executable).parent / "rnnlab")
     proc = subprocess.Popen([rnnlab, "repro", "--jobs", "2"], cwd=project, stdout=subprocess.PIPE,
@@ -417,6 +431,7 @@ def test_a_killed_rnnlab_repro_says_so_in_one_line(project):
     time.sleep(0.5)
     assert stage_processes(project) == {}
     assert {p.name: p.read_text() for p in (project / "out").glob("*.txt")} == before
+    assert list((project / setaside.STORE).iterdir()) == []
 
 
 def tgkill(pid: int, tid: int, sig: int) -> None:
