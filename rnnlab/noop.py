@@ -1,7 +1,7 @@
 """A whole-pipeline `rnnlab repro` that has nothing to do, answered in a fraction of a second.
 
 DVC checks each of the pipeline's stages on its own (its definition, params, every dependency and
-output through its hash cache): ~45 ms a stage, seconds for the whole pipeline, even when nothing
+output through its hash cache): ~35–45 ms a stage, seconds for the whole pipeline, even when nothing
 changed. After a whole-pipeline run DVC has just found every stage up to date or made it so; this
 module then notes what that verdict rests on: the bytes of dvc.yaml, dvc.lock and the params files,
 and the size, modification time and inode of every file the lock names (inside directories too,

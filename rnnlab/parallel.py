@@ -322,7 +322,7 @@ def _drop_stale_lock_entries(repo, stages: set[str]) -> None:
     lock = Path(repo.root_dir) / "dvc.lock"
     if not lock.is_file():
         return
-    # a round-trip parse of the lock takes seconds (ruamel, 26,000 lines): only when there is work
+    # a round-trip parse of the lock takes seconds (ruamel, 34,000 lines): only when there is work
     names = yaml.load(lock.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not set((names or {}).get("stages", {})) - stages:
         return

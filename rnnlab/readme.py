@@ -1,6 +1,6 @@
 """The README's summary table: each task's headline numbers from metrics/<task>.json (written by its
-report stage), its registered champion and what its stages cost (the committed stage times of the
-last full run), between the `<!-- summary -->` markers.
+report stage), its registered champion and what its stages cost (the committed stage times: each
+stage as the run that made its committed outputs timed it), between the `<!-- summary -->` markers.
 
 Run `python -m rnnlab.readme` after `dvc repro`; tests/test_readme.py fails while the README shows
 other numbers than metrics/ and results/champions/.
@@ -47,7 +47,7 @@ def _over_seeds(name: str, task, variant: str, columns: dict[str, str]) -> str:
 
 
 def _stage_minutes() -> dict[str, float]:
-    """Stage -> minutes, as the last full run measured them (what `rnnlab repro` orders by on a fresh clone)."""
+    """Stage -> minutes, as the runs behind the committed results measured them (what `rnnlab repro` orders by on a fresh clone)."""
     return {k: v / 60 for k, v in parallel.committed_seconds().items()}
 
 

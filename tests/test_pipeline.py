@@ -7,6 +7,7 @@ on a project of their own, so that the two modules run side by side on the two t
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -150,6 +151,17 @@ def test_sentiment_tables_and_attribution_pages(project):
     # each classification task's own table (stage <task>_report)
     assert "| lstm | learned | bucketed |" in (path / "results/imdb_deck.md").read_text()
     assert "| bilstm | glove | bucketed |" in (path / "results/imdb_full.md").read_text()
+
+
+def test_every_link_and_image_on_the_result_pages_opens_a_file_the_pipeline_made(project):
+    """Relative links on results/*.md resolve from the page (the sentiment page's image once pointed at
+    results/results/…, an image no viewer could show)."""
+    path, _, _ = project
+    pages = sorted((path / "results").glob("*.md"))
+    assert pages
+    broken = [f"{page.name}: {target}" for page in pages for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text())
+              if "://" not in target and not (page.parent / target.split("#")[0]).exists()]
+    assert broken == []
 
 
 def test_dvc_metrics_show_lists_a_few_headline_numbers_per_task_and_plots_overlay_the_variants(project):
