@@ -111,12 +111,37 @@ class Train(_Strict):
     embed_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # dropout on the word vectors
 
 
+class Goal(_Strict):
+    """A target for a seed run's number (rnnlab/goals.py): met when its mean over the seeds reaches it."""
+    run: str                        # a seed run: metrics/<task>/seeds/<run>.json (not swept: shown unmeasured)
+    metric: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # a number of that file (accuracy, spam_f1, test_bpc)
+    at_least: float | None = None
+    at_most: float | None = None
+    source: str = ""                # who set it (an issue, a paper)
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("a goal needs exactly one of at_least and at_most")
+        return self
+
+
+class Attempt(_Strict):
+    """A change tried for a goal and not kept: measured once by whoever tried it, shown with its numbers."""
+    change: str                     # what differed from the committed settings
+    seeds: list[int] = Field(min_length=1)
+    results: dict[str, float | str] = {}  # column -> number (or "mean ± std"); none: stopped before a result
+    note: str = ""                  # when, where, why it stopped
+
+
 class _Task(_Strict):
     """What every task has besides its kind's settings."""
     title: str = ""                 # heading on the compare page; "" = the task's name
     # its best model into the MLflow registry as PREFIX-<this name> (default: the task's); false: not registered
     register_as: Literal[False] | TaskName | None = None
     select_by: str | None = None    # dotted metrics key that ranks its variants; None = the kind's (rnnlab/kinds.py)
+    goals: list[Goal] = []          # shown on the task's page with met / not met
+    tried: list[Attempt] = []       # what was tried for the goals, outside the committed settings
 
 
 class ReferenceRow(_Strict):
@@ -350,6 +375,12 @@ class AttributionTask(_Task):
     attribution_runs: list[str] = Field(min_length=1)  # TASK/RUN of models in those tasks
     attributions: Attributions
     reference: DeckFigures = DeckFigures()
+
+    @model_validator(mode="after")
+    def _no_attempts(self):
+        if self.tried:
+            raise ValueError("tried: this page trains nothing; put the attempts on the task in `tables` they were for")
+        return self
 
 
 class NewsHead(_Strict):

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, charlm, layout, metricsfile, reports
+from rnnlab import atomic, charlm, goals, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -76,7 +76,7 @@ def run(task: str) -> None:
                           val_chars=f"{split['val_chars']:,}", test_chars=f"{split['test_chars']:,}",
                           test_poems=", ".join(split["test_poems"]), chars=split["chars"],
                           results_table="\n".join(_results_table(task, cfg, split) + _seeds_table(task, cfg, params.seed)),
-                          deck_max_epochs=cfg.deck.max_epochs,
+                          deck_max_epochs=cfg.deck.max_epochs, goals=goals.section(task, cfg),
                           samples="\n".join(_samples(task, cfg, params.seed)).rstrip("\n"))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, layout, reports
+from rnnlab import atomic, goals, layout, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -20,7 +20,8 @@ def run(task: str) -> None:
     positive = reports.positive_label(cfg, reports.prepared_corpus(task)["labels"])
     runs = reports.runs_table(task, cfg, positive, reference)
     text = reports.render(TEMPLATE, task=task, corpus_line=reports.corpus_line(task), runs_table="\n".join(runs),
-                          seeds_table="\n".join(reports.seeds_table(task, cfg)))
+                          seeds_table="\n".join(reports.seeds_table(task, cfg)),
+                          goals=goals.section(task, cfg))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)
     print(text)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, layout, metricsfile, reports
+from rnnlab import atomic, goals, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -161,7 +161,7 @@ def run(task: str) -> None:
         split_text=split_text, leak_text=leak_text, class_weight=st.class_weight, letters_weight=st.letters_weight,
         letters_head=_letters_head_text(st, ft, _head_fit(rows)), project=st.project, chars_max=cfg.chars.max_features,
         chars_ngrams=_ngrams_text(cfg.chars),
-        seed=params.seed,
+        seed=params.seed, goals=goals.section(task, cfg),
         dup_within=prep["dropped_duplicates_within_books"],
         dup_across=sum(prep["dropped_cross_split_duplicates"].values()),
         train_rows=balance["train"]["rows"], val_rows=balance["val"]["rows"], test_rows=test["rows"],

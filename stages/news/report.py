@@ -7,7 +7,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, layout, metricsfile, reports
+from rnnlab import atomic, goals, layout, metricsfile, reports
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -100,6 +100,7 @@ def run(task: str) -> None:
                          if any(t["best_epoch"] == 0 for _, _, t in rows) else ""),
         single_pass="the frozen layers' single pass, " if partial else "", threads=rows[0][2].get("threads", "?"),
         comparison="\n\n".join(filter(None, (_comparison(rows, params.seed), _paired(sweeps)))),
+        goals=goals.section(task, cfg),
         used=f"{used:,}", dates=f", dated {dates[0]} to {dates[1]}" if dates else "",
         sample_note=(" (the file's first 10,000 records, i.e. its newest: not a random sample)"
                      if corpus["corpus"] == "huffpost_sample" else ""),
