@@ -1,4 +1,5 @@
-"""Whether two runs scored on the same test rows really differ: McNemar's exact test.
+"""Whether two runs scored on the same test rows really differ: McNemar's exact test for classifiers,
+a paired bootstrap over lines for language models (bits per character).
 
 Two accuracies on one test set are paired, and only the rows where exactly one run is right say
 anything about which is better. With no real difference each such row is a fair coin, so the count
@@ -36,3 +37,38 @@ def correct(pairs_csv: Path) -> list[bool]:
 
 def p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_phrase(p: float) -> str:
+    """'p < 0.001' or 'p = 0.042', for prose."""
+    return f"p {'' if p < 0.001 else '= '}{p_text(p)}"
+
+
+def paired_bootstrap(a: Sequence[tuple[int, float]], b: Sequence[tuple[int, float]], seed: int,
+                     resamples: int = 10_000) -> tuple[float, float, float, float]:
+    """Bits per character of A minus B on the same text, from each line's (characters, bits) under each
+    model: (difference, 95% interval low, high, two-sided p). Lines, not characters, are resampled:
+    neighbouring characters' losses are correlated, a line much less so with the next. p is twice the
+    smaller share of resampled differences on either side of zero (at least 1 / resamples)."""
+    import numpy as np
+
+    if [n for n, _ in a] != [n for n, _ in b]:
+        raise ValueError("the paired bootstrap needs both models' scores of the same lines")
+    chars = np.array([n for n, _ in a], dtype=np.float64)
+    diff = np.array([x for _, x in a]) - np.array([x for _, x in b])
+    picks = np.random.default_rng(seed).integers(0, len(chars), size=(resamples, len(chars)))
+    stats = diff[picks].sum(1) / chars[picks].sum(1)
+    low, high = np.quantile(stats, [0.025, 0.975])
+    p = min(1.0, 2 * min((stats <= 0).mean(), (stats >= 0).mean()))
+    return float(diff.sum() / chars.sum()), float(low), float(high), max(p, 1 / resamples)
+
+
+def lines_csv(rows: Sequence[tuple[int, int, float]]) -> str:
+    """(line, characters, bits) rows as the charlm evaluate stage writes them beside its curves."""
+    return "line,chars,bits\n" + "".join(f"{i},{n},{x:.6f}\n" for i, n, x in rows)
+
+
+def read_lines(path: Path) -> list[tuple[int, float]]:
+    """(characters, bits) per line, in text order, from lines_csv's file."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(int(r["chars"]), float(r["bits"])) for r in csv.DictReader(f)]

@@ -104,3 +104,25 @@ def test_save_and_load_round_trip(tmp_path):
     loaded, cfg, vocab = charlm.load(tmp_path)
     assert vocab.itos == v.itos and cfg == {"kind": "charlm", **config}  # the directory records its kind
     torch.testing.assert_close(loaded.head.weight, model.head.weight)
+
+
+@pytest.mark.parametrize("window", [None, 40])
+def test_per_line_bits_add_up_to_the_reported_bits_per_char(canti, window):
+    """The report's paired bootstrap reads each line's bits (rnnlab/charscores.py): they must be the same
+    characters and the same losses as the bits/char the table shows, whichever way the model reads."""
+    from rnnlab import charscores
+
+    train, val = canti
+    v = charlm.CharVocab.build(train)
+    torch.manual_seed(3)
+    model = charlm.CharLM(len(v), "lstm", 16, embed_dim=None if window else 8)
+    text = val[:3000]
+    ids = v.encode(text)
+    rows = charscores.per_line(text, charscores.char_bits(model, ids, window, chunk=100, batch=256))
+    assert [i for i, *_ in rows] == list(range(text.count("\n") + 1))  # every line, in order
+    assert sum(n for _, n, _ in rows) == len(text) - 1
+    first = text.index("\n")
+    assert rows[0][1] == first  # characters 1..first, the newline ending the line included
+    assert sum(b for *_, b in rows) / (len(text) - 1) == pytest.approx(charlm.bits_per_char(model, ids, window), abs=1e-5)
+    with pytest.raises(ValueError, match="3 scores for a text of 5 characters"):
+        charscores.per_line("ab\ncd", charscores.np.zeros(3))

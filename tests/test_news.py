@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import ROOT, stage_module
-from rnnlab import evaluation, fetch, newstraining, training
+from rnnlab import evaluation, fetch, newstraining, significance, training
 from rnnlab.errors import RnnlabError
 
 news_prepare, news_embed, news_train, news_evaluate, news_seeds, news_report = (
@@ -102,6 +102,10 @@ def test_every_stage_wrote_its_outputs(project):
     report = (path / "results/news.md").read_text()
     assert "| frozen |" in report and "| finetuned |" in report and "0.6282" in report
     assert "![confusion matrix" in report and "paraphrase-MiniLM-L6-v2" in report
+    only_tuned, only_frozen, p = significance.mcnemar(*(significance.correct(path / f"plots/news/{v}/confusion.csv")
+                                                         for v in ("finetuned", "frozen")))
+    assert (f"the fine-tuned run alone is right on {only_tuned} and the frozen alone on {only_frozen}: McNemar's exact "
+            f"test (rnnlab/significance.py) gives {significance.p_phrase(p)}") in report
     runs = sqlite3.connect(path / "mlflow.db").execute(
         "select r.name from runs r join experiments e using (experiment_id) where e.name = 'rnnlab-news'").fetchall()
     assert sorted(r[0] for r in runs) == ["news/finetuned", "news/frozen"]

@@ -6,6 +6,7 @@ on a project of their own, so that the two modules run side by side on the two t
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from project_fixtures import KINDS, MODELS, load_small_params, make_project, project_env, run, runs
-from rnnlab import kinds, params as P
+from rnnlab import kinds, params as P, significance
 
 
 def trained(path: Path) -> dict[str, kinds.TrainedTask]:
@@ -93,6 +94,11 @@ def test_a_letters_headline_run_is_retrained_with_each_extra_seed(project):
     assert fit["l2"] in (0.001, 0.00001) and f"L2 strength {fit['l2']:g}, the strongest with the best 5-fold" in page
     assert "## Headline runs over seeds 42, 1" in page
     assert f"| TF-IDF character n-grams | lstm | {sweep['books_author_macro_f1_mean']:.4f} ± " in page
+    # McNemar of each run's author predictions against the best run's, on the same test paragraphs
+    best = "chars-lstm" if "| p vs chars-lstm² |" in page else "finetuned-lstm"
+    other = {"chars-lstm": "finetuned-lstm", "finetuned-lstm": "chars-lstm"}[best]
+    p = significance.mcnemar(*(significance.correct(path / f"plots/letters/{r}/author_confusion.csv") for r in (other, best)))[2]
+    assert f"| p vs {best}² |" in page and f"| {significance.p_text(p)} |" in page
 
 
 def test_a_poetry_model_is_retrained_with_each_extra_seed(project):
@@ -108,6 +114,12 @@ def test_a_poetry_model_is_retrained_with_each_extra_seed(project):
     page = (path / "results/poetry.md").read_text()
     assert "Over seeds 42, 1 (stage `poetry_seeds`" in page
     assert f"| lstm | {sweep['test_bpc_mean']:.3f} ± {sweep['test_bpc_std']:.3f} |" in page
+    # each test line's bits, for the paired bootstrap against the deck's model (not in this grid: no column)
+    with open(path / "plots/poetry/lstm/test_lines.csv", newline="") as f:
+        lines = list(csv.DictReader(f))
+    chars = sum(int(r["chars"]) for r in lines)
+    assert sum(float(r["bits"]) for r in lines) / chars == pytest.approx(base["test_bpc"], abs=1e-5)
+    assert "vs deck" not in page
 
 
 def test_the_pretrained_poetry_model_reads_the_prose_then_the_poems(project):

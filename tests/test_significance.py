@@ -34,3 +34,30 @@ def test_a_large_test_set_does_not_overflow():
     b = [i % 5 != 0 for i in range(25_000)]
     only_a, only_b, p = significance.mcnemar(a, b)
     assert only_a + only_b > 5_000 and 0 <= p < 1e-10
+
+
+def test_paired_bootstrap_over_lines():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    chars = rng.integers(20, 60, size=300)
+    base = chars * rng.normal(2.5, 0.3, size=300)
+    a = list(zip(chars.tolist(), base.tolist()))
+    # a model 0.1 bit/char better on every line, with line-to-line noise
+    better = list(zip(chars.tolist(), (base - chars * (0.1 + rng.normal(0, 0.2, size=300))).tolist()))
+    d, low, high, p = significance.paired_bootstrap(better, a, seed=42, resamples=2000)
+    assert d == pytest.approx(-(base.sum() - sum(x for _, x in better)) / chars.sum())
+    assert low < d < high < 0 and p == pytest.approx(1 / 2000)
+    assert significance.paired_bootstrap(better, a, seed=42, resamples=2000) == (d, low, high, p)  # seeded
+    assert significance.paired_bootstrap(a, a, seed=1, resamples=500) == (0.0, 0.0, 0.0, 1.0)
+    # a difference that is noise, nothing on the whole: p far from zero, the interval across it
+    e = rng.normal(0, 0.2, size=300)
+    e -= (chars * e).sum() / chars.sum()
+    noise = list(zip(chars.tolist(), (base + chars * e).tolist()))
+    _, low, high, p = significance.paired_bootstrap(noise, a, seed=42, resamples=2000)
+    assert low < 0 < high and p > 0.05
+    with pytest.raises(ValueError, match="same lines"):
+        significance.paired_bootstrap(a[:-1], a, seed=1)
+    rows = [(0, 12, 30.5), (1, 40, 101.25)]
+    assert significance.lines_csv(rows) == "line,chars,bits\n0,12,30.500000\n1,40,101.250000\n"
+    assert significance.p_phrase(0.0004) == "p < 0.001" and significance.p_phrase(0.2) == "p = 0.200"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab import atomic, charlm, evaluation, layout, metricsfile, tracking
+from rnnlab import atomic, charlm, charscores, evaluation, layout, metricsfile, significance, tracking
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -26,6 +26,8 @@ def run(task: str, variant: str) -> None:
     model, config, _ = charlm.load(model_dir)
     vocab, text = charlm.load_texts(task, ("test",))
     bpc = charlm.bits_per_char(model, text["test"], config["window"])
+    test_text = (layout.prepared(task) / "test.txt").read_text(encoding="utf-8")
+    lines = charscores.per_line(test_text, charscores.char_bits(model, text["test"], config["window"]))
     trained = json.loads((model_dir / "train.json").read_text(encoding="utf-8"))
     corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))["corpus"]
     metrics = {"corpus": corpus, "test_bpc": round(bpc, 6),
@@ -37,6 +39,7 @@ def run(task: str, variant: str) -> None:
     with atomic.output_dir(plots) as out:
         evaluation.plot_curves(trained["history"], f"{task} {variant}", out / "curves.png", metrics=("bpc",))
         atomic.write_text(out / "history.csv", evaluation.history_csv(trained["history"]))
+        atomic.write_text(out / "test_lines.csv", significance.lines_csv(lines))  # for paired comparisons
     print(f"{task}/{variant}: test {bpc:.3f} bits/char")
     tracking.log_or_warn(
         f"{task}/{variant}", f"{task}_evaluate@{variant}",

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, goals, layout, metricsfile, reports
+from rnnlab import atomic, goals, layout, metricsfile, reports, significance
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -46,10 +46,11 @@ def _head_table(report: dict, labels: list[str]) -> list[str]:
     return lines
 
 
-def _results_table(rows) -> list[str]:
+def _results_table(task: str, rows, best: str) -> list[str]:
+    p = _p_vs_best(task, rows, best)
     lines = ["| input | encoder | books: author macro F1 | letters: author acc | language acc | all: author acc "
-             "| all: author macro F1 | best / run epochs | train s | deck: author acc | deck: author macro F1 "
-             "| deck: language acc |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"| p vs {best}² | all: author macro F1 | best / run epochs | train s | deck: author acc "
+             "| deck: author macro F1 | deck: language acc |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, variant, m, t in rows:
         deck = DECK.get((kind, variant)) or DECK.get((kind, None))
         mark = "¹" if (kind, variant) not in DECK and deck else ""
@@ -57,9 +58,19 @@ def _results_table(rows) -> list[str]:
         books, letters = m["by_source"].get("gutenberg", {}), m["by_source"].get("letters", {})
         lines.append(f"| {KIND[kind]} | {variant} | {_f(books.get('author_macro_f1'))} | "
                      f"{_f(letters.get('author_accuracy'))} | {m['lang_accuracy']:.4f} | {m['author_accuracy']:.4f} | "
+                     f"{p[f'{kind}-{variant}']} | "
                      f"{m['author_macro_f1']:.4f} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} | "
                      f"{' | '.join(d)} |")
     return lines
+
+
+def _p_vs_best(task: str, rows, best: str) -> dict[str, str]:
+    """McNemar's exact p of each run's author predictions against the best run's, on the same test
+    paragraphs (the evaluate stage's author_confusion.csv pairs, in test order)."""
+    right = lambda name: significance.correct(layout.plots(task, name) / "author_confusion.csv")  # noqa: E731
+    ref = right(best)
+    return {f"{k}-{v}": "—" if f"{k}-{v}" == best else significance.p_text(significance.mcnemar(right(f"{k}-{v}"), ref)[2])
+            for k, v, *_ in rows}
 
 
 def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:
@@ -168,7 +179,7 @@ def run(task: str) -> None:
         test_books=test["source"].get("gutenberg", 0), test_letters=test["source"].get("letters", 0),
         test_langs=", ".join(f"{k} {v}" for k, v in test["lang"].items()),
         others=" and ".join(others) or "other authors", author_rows=test["author_head_rows"],
-        results_table="\n".join(_results_table(rows)),
+        results_table="\n".join(_results_table(task, rows, f"{best_k}-{best_v}")),
         seeds_section=_seeds_section(task, cfg, params.seed, test["source"].get("letters", 0)), best_kind=KIND[best_k], best_variant=best_v,
         best=f"{best_k}-{best_v}", best_author_accuracy=f"{best_m['author_accuracy']:.4f}",
         best_lang_accuracy=f"{best_m['lang_accuracy']:.4f}", best_epoch=best_t["best_epoch"],

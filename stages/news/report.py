@@ -7,7 +7,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, goals, layout, metricsfile, reports
+from rnnlab import atomic, goals, layout, metricsfile, reports, significance
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -49,7 +49,7 @@ def _date_range(task: str) -> tuple[str, str] | None:
     return (dates[0], dates[-1]) if dates else None
 
 
-def _comparison(rows, seed: int) -> str:
+def _comparison(task: str, rows, seed: int) -> str:
     m = {variant: metrics for variant, metrics, _ in rows}
     if not {"frozen", "finetuned"} <= set(m):
         return ""
@@ -57,9 +57,14 @@ def _comparison(rows, seed: int) -> str:
     d_f1 = m["finetuned"]["macro_f1"] - m["frozen"]["macro_f1"]
     n = m["frozen"]["test_rows"]
     se = (m["frozen"]["accuracy"] * (1 - m["frozen"]["accuracy"]) / n) ** 0.5
+    only_tuned, only_frozen, p = significance.mcnemar(*(significance.correct(layout.plots(task, v) / "confusion.csv")
+                                                         for v in ("finetuned", "frozen")))
     return (f"With seed {seed}, fine-tuning changed test accuracy by {d_acc * 100:+.1f} points and macro F1 by "
             f"{d_f1 * 100:+.1f} points against the frozen encoder (one test accuracy on {n:,} texts has a standard "
-            f"error of about {se * 100:.1f} points).")
+            f"error of about {se * 100:.1f} points). On the same test texts, the fine-tuned run alone is right on "
+            f"{only_tuned} and the frozen alone on {only_frozen}: McNemar's exact test (rnnlab/significance.py) gives "
+            f"{significance.p_phrase(p)} for a gap this large between "
+            "two equally good runs.")
 
 
 def run(task: str) -> None:
@@ -99,7 +104,7 @@ def run(task: str) -> None:
         best_epoch_zero=("Best epoch 0: no fine-tuning epoch beat the warm-started head on validation loss. "
                          if any(t["best_epoch"] == 0 for _, _, t in rows) else ""),
         single_pass="the frozen layers' single pass, " if partial else "", threads=rows[0][2].get("threads", "?"),
-        comparison="\n\n".join(filter(None, (_comparison(rows, params.seed), _paired(sweeps)))),
+        comparison="\n\n".join(filter(None, (_comparison(task, rows, params.seed), _paired(sweeps)))),
         goals=goals.section(task, cfg),
         used=f"{used:,}", dates=f", dated {dates[0]} to {dates[1]}" if dates else "",
         sample_note=(" (the file's first 10,000 records, i.e. its newest: not a random sample)"
