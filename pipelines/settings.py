@@ -8,8 +8,9 @@ the UI on the same database. Anything already set in the environment wins.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+from rnnlab.interpreter import own_python_first
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +28,4 @@ def apply_defaults() -> None:
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     # stage commands call `python`: the one running this flow, with the project's packages
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = own_python_first(os.environ.get("PATH", os.defpath))

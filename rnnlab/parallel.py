@@ -20,7 +20,6 @@ import contextvars
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import yaml
 from rnnlab import atomic, device, setaside, tracking
 from rnnlab.capture import LineSplitter
 from rnnlab.dvcrun import RAN, RESTORED, UNCHANGED, StageOutcome
+from rnnlab.interpreter import own_python_first
 from rnnlab.errors import RnnlabError
 
 FAILED, SKIPPED = "failed", "skipped (an upstream stage failed)"
@@ -150,7 +150,7 @@ class _Commands:
         kwargs = prepare_kwargs(stage)
         # stage commands call `python`: this one, with the project's packages, also when the runner was
         # started as .venv/bin/rnnlab without the environment on PATH (else another python, no torch)
-        kwargs["env"] = {**kwargs["env"], "PATH": _own_python_first(kwargs["env"].get("PATH", os.defpath))}
+        kwargs["env"] = {**kwargs["env"], "PATH": own_python_first(kwargs["env"].get("PATH", os.defpath))}
         if gpu is not None:  # the stage sees its own GPU only
             kwargs["env"] = {**kwargs["env"], "CUDA_VISIBLE_DEVICES": gpu}
         name = stage.addressing
@@ -198,17 +198,6 @@ class _Commands:
             _terminate(pgid)
         for future in futures:  # queued stages never start; one already running on a worker finishes
             future.cancel()
-
-
-def _own_python_first(path: str) -> str:
-    """PATH on which `python` is the runner's own: stage commands call `python`, and must get this one,
-    with the project's packages, also when the runner was started as .venv/bin/rnnlab without the
-    environment on PATH or behind another python (every stage then failed: no torch, no pandas)."""
-    own = str(Path(sys.executable).parent)
-    found = shutil.which("python", path=path)
-    if found and os.path.dirname(found) == own:
-        return path
-    return os.pathsep.join([own, *(p for p in path.split(os.pathsep) if p and p != own)])
 
 
 def _terminate(pgid: int) -> None:

@@ -232,6 +232,24 @@ def test_stage_commands_call_the_runners_python_when_its_environment_is_not_on_p
     assert (project / "out/py.txt").read_text() == sys.prefix
 
 
+def test_the_flows_put_their_own_python_ahead_of_another(monkeypatch, tmp_path):
+    """The Prefect flows run DVC themselves too: their stage commands' `python` must be the flow's own."""
+    import shutil
+
+    from pipelines import settings
+
+    impostor = tmp_path / "impostor"
+    impostor.mkdir()
+    (impostor / "python").write_text("#!/bin/sh\nexit 3\n")
+    (impostor / "python").chmod(0o755)
+    monkeypatch.setattr(os, "environ", {**os.environ, "PATH": f"{impostor}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin"})
+    settings.apply_defaults()
+    assert Path(shutil.which("python")).parent == Path(sys.executable).parent
+    assert os.environ["PATH"].split(os.pathsep)[1:] == [str(impostor), "/usr/bin"]
+    settings.apply_defaults()  # once is enough: a second call changes nothing
+    assert os.environ["PATH"].split(os.pathsep)[1:] == [str(impostor), "/usr/bin"]
+
+
 def test_a_stage_seen_before_is_restored_from_the_run_cache(project):
     parallel.reproduce(project, jobs=2, memory_gb=1, on_output=lambda s, t: None)
     before = (project / "out/join.txt").read_text()
