@@ -7,7 +7,7 @@ measured by whoever tried it and are quoted, not recomputed, so the page says so
 from __future__ import annotations
 
 from rnnlab import params as P
-from rnnlab import reports
+from rnnlab import layout, reports, seedstats
 from rnnlab.errors import RnnlabError
 
 
@@ -30,19 +30,65 @@ def _goals(task: str, cfg) -> str:
     lines = ["Goals, each on a seed run's mean over seeds " + ", ".join(map(str, seeds)) + ":", "",
              "| goal | run | mean ± std | per seed | verdict | set by |", "|---|---|---|---|---|---|"]
     for goal in cfg.goals:
-        bound = f"≥ {goal.at_least:g}" if goal.at_least is not None else f"≤ {goal.at_most:g}"
-        if goal.run not in _swept(cfg):  # a narrowed grid (a quick experiment): say so rather than refuse to run
-            lines.append(f"| `{goal.metric}` {bound} | {goal.run} | — | — | not measured: not a seed run here | {goal.source} |")
+        sweep = measure(task, cfg, goal, seeds)
+        if sweep is None:  # a narrowed grid (a quick experiment): say so rather than refuse to run
+            lines.append(f"| {bound(goal)} | {_runs(goal)} | — | — | not measured: no seed sweep of it here | {goal.source} |")
             continue
-        sweep = reports.seed_sweep(task, goal.run, seeds)
-        if f"{goal.metric}_mean" not in sweep:
-            raise RnnlabError(f"params.yaml: tasks.{task}.goals: {goal.run} has no {goal.metric!r} in its seeds file "
-                              f"(it has {', '.join(k[:-5] for k in sweep if k.endswith('_mean'))})")
         mean, std = sweep[f"{goal.metric}_mean"], sweep[f"{goal.metric}_std"]
-        per = ", ".join(f"{sweep['per_seed'][str(s)][goal.metric]:.4f}" for s in sweep["seeds"])
-        met = "**met**" if verdict(goal, mean) else "**not met**"
-        lines.append(f"| `{goal.metric}` {bound} | {goal.run} | {mean:.4f} ± {std:.4f} | {per} | {met} | {goal.source} |")
+        per = ", ".join(f"{sweep['per_seed'][str(s)][goal.metric]:+.4f}" if goal.minus else
+                        f"{sweep['per_seed'][str(s)][goal.metric]:.4f}" for s in sweep["seeds"])
+        lines.append(f"| {bound(goal)} | {_runs(goal)} | {mean:.4f} ± {std:.4f} | {per} | {_verdict_text(goal, sweep)} "
+                     f"| {goal.source} |")
     return "\n".join(lines)
+
+
+def summary(task: str, cfg, seed: int) -> list[str]:
+    """One phrase per goal, for the README: `accuracy` ≥ 0.91 not met (0.8946)."""
+    out = []
+    for goal in cfg.goals:
+        sweep = measure(task, cfg, goal, [seed, *cfg.extra_seeds])
+        if sweep is not None:
+            out.append(f"{bound(goal)} {_verdict_text(goal, sweep).replace('**', '')} "
+                       f"({sweep[f'{goal.metric}_mean']:.4f})")
+    return out
+
+
+def bound(goal) -> str:
+    what = f"`{goal.metric}`" + (f" {goal.run} − {goal.minus}" if goal.minus else "")
+    return what + (f" ≥ {goal.at_least:g}" if goal.at_least is not None else f" ≤ {goal.at_most:g}")
+
+
+def _runs(goal) -> str:
+    return f"{goal.run} − {goal.minus}, paired by seed" if goal.minus else goal.run
+
+
+def _verdict_text(goal, sweep: dict) -> str:
+    n = len(sweep["seeds"])
+    if n < goal.min_seeds:
+        return f"not settled: {n} seed{'s' * (n > 1)}, the goal asks for {goal.min_seeds}"
+    return "**met**" if verdict(goal, sweep[f"{goal.metric}_mean"]) else "**not met**"
+
+
+def measure(task: str, cfg, goal, seeds: list[int]) -> dict | None:
+    """The goal's run's seeds file (with `minus`: the seed-by-seed differences in the same shape), or None
+    where no seeds stage retrains the runs (or has yet to)."""
+    runs = [goal.run, *([goal.minus] if goal.minus else [])]
+    swept = set(_swept(cfg))
+    if not all(run in swept and (layout.METRICS / task / "seeds" / f"{run}.json").is_file() for run in runs):
+        return None  # not a seed run here, or its seeds stage has not run yet
+    a, *b = (_sweep_with(task, run, goal, seeds) for run in runs)
+    if not b:
+        return a
+    diffs = {s: {goal.metric: a["per_seed"][s][goal.metric] - b[0]["per_seed"][s][goal.metric]} for s in a["per_seed"]}
+    return seedstats.spread({s: diffs[str(s)] for s in a["seeds"]})
+
+
+def _sweep_with(task: str, run: str, goal, seeds: list[int]) -> dict:
+    sweep = reports.seed_sweep(task, run, seeds)
+    if f"{goal.metric}_mean" not in sweep:
+        raise RnnlabError(f"params.yaml: tasks.{task}.goals: {run} has no {goal.metric!r} in its seeds file "
+                          f"(it has {', '.join(k[:-5] for k in sweep if k.endswith('_mean'))})")
+    return sweep
 
 
 def _swept(cfg) -> list[str]:

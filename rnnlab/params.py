@@ -115,8 +115,10 @@ class Goal(_Strict):
     """A target for a seed run's number (rnnlab/goals.py): met when its mean over the seeds reaches it."""
     run: str                        # a seed run: metrics/<task>/seeds/<run>.json (not swept: shown unmeasured)
     metric: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # a number of that file (accuracy, spam_f1, test_bpc)
+    minus: str | None = None        # another seed run: the goal is on run - minus, paired seed by seed
     at_least: float | None = None
     at_most: float | None = None
+    min_seeds: PosInt = 3           # fewer seeds settle nothing: the page says "not settled"
     source: str = ""                # who set it (an issue, a paper)
 
     @model_validator(mode="after")
@@ -154,6 +156,19 @@ class ReferenceRow(_Strict):
     epochs: PosInt | None = None
 
 
+class NgramBaseline(_Strict):
+    """The linear reference row of a classification table (rnnlab/ngrams.py, stage `<task>_baseline`)."""
+    ngrams: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [1, 2]  # shortest and longest n-gram
+    min_df: PosInt = 2              # n-grams in fewer training texts are dropped
+    C: Annotated[float, Field(gt=0)] = 0.1  # inverse L2 strength of the logistic regression
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.ngrams[0] > self.ngrams[1]:
+            raise ValueError(f"ngrams: {self.ngrams} is [shortest, longest]")
+        return self
+
+
 class ClassifierTask(_Task):
     kind: Literal["classification"]
     positive: str | None = None     # the class whose precision / recall / F1 the table shows; None = the last label
@@ -167,6 +182,7 @@ class ClassifierTask(_Task):
     models: list[Variant] = Field(min_length=1)
     inputs: list[InputMode] = Field(min_length=1)
     train: Train = Train()
+    baseline: NgramBaseline = NgramBaseline()
     # the headline runs retrained with extra seeds, reported as mean +- std (stage `<task>_seeds`)
     seed_runs: list[str] = []
     extra_seeds: list[int] = []

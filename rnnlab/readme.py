@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from rnnlab import kinds, layout, metricsfile, parallel, reports
+from rnnlab import goals, kinds, layout, metricsfile, parallel, reports
 from rnnlab import params as P
 
 README = Path("README.md")
@@ -73,11 +73,15 @@ def table() -> str:
         seeds = _over_seeds(name, params.tasks[name], c["best_variant"], t.columns) if c else "—"
         lines.append(f"| {t.title} (`{name}`) | {numbers} | {champion} | {seeds} | "
                      f"{_task_minutes(minutes, name):.0f} min | [{page}]({page}) |")
+    met = [f"{t.title}: {'; '.join(phrases)}" for name, t in kinds.trained_tasks(params).items()
+           if (phrases := goals.summary(name, params.tasks[name], params.seed))]
+    goal_line = ("\nGoals, each on the mean over seeds (the pages list them with what was tried for those not met): "
+                 + " · ".join(met) + ".\n") if met else ""
     total = (f"\nStage time: a task's stages one after another, as the runs behind the committed results timed them: "
              f"{sum(minutes.values()):.0f} min for all {len(minutes)} stages (`{parallel.COMMITTED_SECONDS}`; those runs "
              "were not all on one host, and hosts differ in speed). "
              "`rnnlab repro` runs independent stages side by side.\n")
-    return "\n".join(lines) + "\n" + (total if minutes else "")
+    return "\n".join(lines) + "\n" + goal_line + (total if minutes else "")
 
 
 def render(readme: str) -> str:

@@ -97,11 +97,25 @@ def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> lis
             f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {p_vs_best[r['name']]} "
             f"| {t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} "
             f"| {t['tokens_per_s']:,.0f} |")
+    lines.append(_baseline_row(task, cfg, positive, best))
     note = (f"¹ McNemar's exact test of each run against {best}, the run the task ranks first by "
             f"{kinds.trained_tasks()[task].metric}, on the same test rows (rnnlab/significance.py): the chance of "
             "a gap in accuracy at least this large if the two were equally good. Below 0.05, the difference is "
             "more than test-set luck; it says nothing about seed luck (see the seed table).")
     return lines + list(extra_rows) + ["", note]
+
+
+def _baseline_row(task: str, cfg, positive: str, best: str) -> str:
+    """The linear n-gram reference (stage `<task>_baseline`): not recurrent, never a champion, tested as a run."""
+    m = metricsfile.read(layout.metrics(task, "baseline"))
+    seconds = metricsfile.read(layout.timing(task, "baseline"))["train_seconds"]
+    p = m[positive.replace(" ", "_")]
+    right = lambda run: significance.correct(layout.plots(task, run) / "confusion.csv")  # noqa: E731
+    b = cfg.baseline
+    return (f"| linear baseline: NB-LR, word {b.ngrams[0]}- to {b.ngrams[1]}-grams (not recurrent) | — | — "
+            f"| {m['accuracy']:.4f} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1_score']:.3f} "
+            f"| {m['macro_avg']['f1_score']:.3f} | {significance.p_text(significance.mcnemar(right(best), right('baseline'))[2])} "
+            f"| {m['ngram_features']:,} n-grams | — | {seconds:.1f} | — |")
 
 
 def _versus_best(task: str, rows: list[dict]) -> tuple[str, dict[str, str]]:

@@ -38,6 +38,8 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["tasks"]["poetry"].update(seed_runs=["gpt"]), r"params.yaml: tasks.poetry: Value error, seed_runs: 'gpt' is not one of this task's models"),
     (lambda d: d["tasks"]["sms"].update(goals=[{"run": "gru-glove-packed", "metric": "accuracy", "at_least": 0.9, "at_most": 1.0}]),
      r"params.yaml: tasks.sms.goals.0: Value error, a goal needs exactly one of at_least and at_most"),
+    (lambda d: d["tasks"]["sms"].update(baseline={"ngrams": [2, 1]}),
+     r"params.yaml: tasks.sms.baseline: Value error, ngrams: \[2, 1\] is \[shortest, longest\]"),
     (lambda d: d["tasks"]["sentiment"].update(tried=[{"change": "x", "seeds": [42]}]),
      r"params.yaml: tasks.sentiment: Value error, tried: this page trains nothing"),
 ])
