@@ -10,10 +10,14 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: install run test clean-results servers serve reproduce sweep compare push pull
 
+# uv from PATH; without one, in a small venv of its own (a Debian/Ubuntu python refuses `pip install` outside one)
+TOOLS := $(CURDIR)/.tools
+UV := $(if $(shell command -v uv 2>/dev/null),uv,$(TOOLS)/bin/uv)
+
 $(VENV)/.installed: pyproject.toml
-	command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
-	uv venv -q --allow-existing -p $(PY) $(VENV)
-	uv pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
+	command -v $(UV) >/dev/null 2>&1 || { $(PY) -m venv $(TOOLS) && $(TOOLS)/bin/pip install -q uv; }
+	$(UV) venv -q --allow-existing -p $(PY) $(VENV)
+	$(UV) pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
 	# compile the fused GRU/RNN step loops now (~20 s) rather than inside the first training stage
 	$(BIN)/python -c "from rnnlab import fused; fused.compiled_steps()"
 	# `dvc plots show` offline: Vega inline rather than from a CDN (needs npm; without it DVC's page stays)
