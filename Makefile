@@ -15,7 +15,8 @@ TOOLS := $(CURDIR)/.tools
 UV := $(if $(shell command -v uv 2>/dev/null),uv,$(TOOLS)/bin/uv)
 
 $(VENV)/.installed: pyproject.toml
-	command -v $(UV) >/dev/null 2>&1 || { $(PY) -m venv $(TOOLS) && $(TOOLS)/bin/pip install -q uv; }
+	command -v $(UV) >/dev/null 2>&1 || { $(PY) -m venv $(TOOLS) && $(TOOLS)/bin/pip install -q uv; } || \
+	  { echo "error: no uv, and '$(PY) -m venv' failed: install uv (https://docs.astral.sh/uv/) or python3-venv" >&2; exit 1; }
 	$(UV) venv -q --allow-existing -p $(PY) $(VENV)
 	$(UV) pip install -q -p $(BIN)/python --compile-bytecode $(FIND_LINKS) -e '.[test]'
 	# compile the fused GRU/RNN step loops now (~20 s) rather than inside the first training stage

@@ -32,30 +32,39 @@ def _goals(task: str, cfg) -> str:
     for goal in cfg.goals:
         sweep = measure(task, cfg, goal, seeds)
         if sweep is None:  # a narrowed grid (a quick experiment): say so rather than refuse to run
-            lines.append(f"| {bound(goal)} | {_runs(goal)} | — | — | not measured: no seed sweep of it here | {goal.source} |")
+            lines.append(f"| {bound(goal)} | {_runs(goal)} | — | — | not measured: no seed sweep of {_runs(goal)} here "
+                         f"(tasks.{task}.seed_runs, extra_seeds) | {goal.source} |")
             continue
-        mean, std = sweep[f"{goal.metric}_mean"], sweep[f"{goal.metric}_std"]
-        per = ", ".join(f"{sweep['per_seed'][str(s)][goal.metric]:+.4f}" if goal.minus else
-                        f"{sweep['per_seed'][str(s)][goal.metric]:.4f}" for s in sweep["seeds"])
-        lines.append(f"| {bound(goal)} | {_runs(goal)} | {mean:.4f} ± {std:.4f} | {per} | {_verdict_text(goal, sweep)} "
-                     f"| {goal.source} |")
+        per = ", ".join(f"{sweep['per_seed'][str(s)][goal.metric] + 0.0:{'+' if goal.minus else ''}.4f}"
+                        for s in sweep["seeds"])
+        verdict_text = _verdict_text(goal, sweep) + (f" ({goal.note})" if goal.note else "")
+        lines.append(f"| {bound(goal)} | {_runs(goal)} | {_number(goal, sweep)} ± {_number(goal, sweep, 'std')} | {per} "
+                     f"| {verdict_text} | {goal.source} |")
     return "\n".join(lines)
 
 
 def summary(task: str, cfg, seed: int) -> list[str]:
-    """One phrase per goal, for the README: `accuracy` ≥ 0.91 not met (0.8946)."""
+    """One phrase per goal, for the README: `accuracy` of bilstm-max-glove-bucketed ≥ 0.91 not met (0.8946)."""
     out = []
     for goal in cfg.goals:
         sweep = measure(task, cfg, goal, [seed, *cfg.extra_seeds])
-        if sweep is not None:
-            out.append(f"{bound(goal)} {_verdict_text(goal, sweep).replace('**', '')} "
-                       f"({sweep[f'{goal.metric}_mean']:.4f})")
+        what = f"`{goal.metric}` of {_runs(goal)} {bound(goal, named=False)}"
+        out.append(f"{what} not measured" if sweep is None else
+                   f"{what} {_verdict_text(goal, sweep).replace('**', '')} ({_number(goal, sweep)})")
     return out
 
 
-def bound(goal) -> str:
-    what = f"`{goal.metric}`" + (f" {goal.run} − {goal.minus}" if goal.minus else "")
-    return what + (f" ≥ {goal.at_least:g}" if goal.at_least is not None else f" ≤ {goal.at_most:g}")
+def bound(goal, named: bool = True) -> str:
+    what = (f"`{goal.metric}`" + (f" {goal.run} − {goal.minus}" if goal.minus else "") + " ") if named else ""
+    return what + (f"≥ {goal.at_least:g}" if goal.at_least is not None else f"≤ {goal.at_most:g}")
+
+
+def _number(goal, sweep: dict, key: str = "mean") -> str:
+    """A sweep's mean (or std) as the page shows it: 4 digits, 6 where 4 would round onto the bound."""
+    value = sweep[f"{goal.metric}_{key}"] + 0.0  # + 0.0: no "-0.0000"
+    edge = goal.at_least if goal.at_least is not None else goal.at_most
+    digits = 6 if key == "mean" and abs(value - edge) < 5e-5 else 4
+    return f"{value:+.{digits}f}" if goal.minus and key == "mean" else f"{value:.{digits}f}"
 
 
 def _runs(goal) -> str:

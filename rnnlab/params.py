@@ -120,6 +120,7 @@ class Goal(_Strict):
     at_most: float | None = None
     min_seeds: PosInt = 3           # fewer seeds settle nothing: the page says "not settled"
     source: str = ""                # who set it (an issue, a paper)
+    note: str = ""                  # shown beside the verdict (how the setting that meets it was chosen, say)
 
     @model_validator(mode="after")
     def _one_bound(self):
@@ -394,8 +395,8 @@ class AttributionTask(_Task):
 
     @model_validator(mode="after")
     def _no_attempts(self):
-        if self.tried:
-            raise ValueError("tried: this page trains nothing; put the attempts on the task in `tables` they were for")
+        if self.tried or self.goals:
+            raise ValueError("goals, tried: this page trains nothing; put them on the task in `tables` they are for")
         return self
 
 

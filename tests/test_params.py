@@ -41,7 +41,7 @@ def test_project_params_are_valid(in_project):
     (lambda d: d["tasks"]["sms"].update(baseline={"ngrams": [2, 1]}),
      r"params.yaml: tasks.sms.baseline: Value error, ngrams: \[2, 1\] is \[shortest, longest\]"),
     (lambda d: d["tasks"]["sentiment"].update(tried=[{"change": "x", "seeds": [42]}]),
-     r"params.yaml: tasks.sentiment: Value error, tried: this page trains nothing"),
+     r"params.yaml: tasks.sentiment: Value error, goals, tried: this page trains nothing"),
 ])
 def test_bad_params_give_one_line_naming_the_key(in_project, change, message):
     path = write(in_project, change)
