@@ -6,7 +6,9 @@ windows); that function stays the one that makes the reported bits/char, this on
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,3 +47,14 @@ def per_line(text: str, bits: np.ndarray) -> list[tuple[int, int, float]]:
     lines = np.bincount(line_of)
     sums = np.bincount(line_of, weights=bits)
     return [(i, int(n), float(s)) for i, (n, s) in enumerate(zip(lines, sums)) if n]
+
+
+def lines_csv(rows) -> str:
+    """(line, characters, bits) rows as the evaluate stage writes them beside its curves."""
+    return "line,chars,bits\n" + "".join(f"{i},{n},{x:.6f}\n" for i, n, x in rows)
+
+
+def read_lines(path: Path) -> list[tuple[int, float]]:
+    """(characters, bits) per line, in text order, from lines_csv's file."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(int(r["chars"]), float(r["bits"])) for r in csv.DictReader(f)]

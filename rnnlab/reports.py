@@ -110,11 +110,11 @@ def _baseline_row(task: str, cfg, positive: str, best: str) -> str:
     m = metricsfile.read(layout.metrics(task, "baseline"))
     seconds = metricsfile.read(layout.timing(task, "baseline"))["train_seconds"]
     p = m[positive.replace(" ", "_")]
-    right = lambda run: significance.correct(layout.plots(task, run) / "confusion.csv")  # noqa: E731
+    pairs = lambda run: layout.plots(task, run) / "confusion.csv"  # noqa: E731
     b = cfg.baseline
     return (f"| linear baseline: NB-LR, word {b.ngrams[0]}- to {b.ngrams[1]}-grams (not recurrent) | — | — "
             f"| {m['accuracy']:.4f} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1_score']:.3f} "
-            f"| {m['macro_avg']['f1_score']:.3f} | {significance.p_text(significance.mcnemar(right(best), right('baseline'))[2])} "
+            f"| {m['macro_avg']['f1_score']:.3f} | {significance.p_text(significance.mcnemar_files(pairs(best), pairs('baseline'))[2])} "
             f"| {m['ngram_features']:,} n-grams | — | {seconds:.1f} | — |")
 
 
@@ -123,9 +123,9 @@ def _versus_best(task: str, rows: list[dict]) -> tuple[str, dict[str, str]]:
     t = kinds.trained_tasks()[task]
     sign = 1 if t.kind.higher_is_better else -1
     best = min(rows, key=lambda r: (-sign * metricsfile.value(r["m"], t.metric), r["name"]))["name"]
-    right = {r["name"]: significance.correct(layout.plots(task, r["name"]) / "confusion.csv") for r in rows}
-    return best, {name: "—" if name == best else significance.p_text(significance.mcnemar(right[best], hits)[2])
-                  for name, hits in right.items()}
+    pairs = {r["name"]: layout.plots(task, r["name"]) / "confusion.csv" for r in rows}
+    return best, {name: "—" if name == best else significance.p_text(significance.mcnemar_files(pairs[best], path)[2])
+                  for name, path in pairs.items()}
 
 
 def seed_sweep(task: str, run: str, seeds: list[int]) -> dict:

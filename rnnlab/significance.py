@@ -15,6 +15,8 @@ from math import comb
 from pathlib import Path
 from typing import Sequence
 
+from rnnlab.errors import RnnlabError
+
 
 def mcnemar(a_right: Sequence[bool], b_right: Sequence[bool]) -> tuple[int, int, float]:
     """(rows only A gets right, rows only B gets right, two-sided exact p-value)."""
@@ -31,8 +33,22 @@ def mcnemar(a_right: Sequence[bool], b_right: Sequence[bool]) -> tuple[int, int,
 def correct(pairs_csv: Path) -> list[bool]:
     """Per test row, in the test split's order: did the run get it right? Read from the (actual,
     predicted) pairs that the evaluate stage writes beside its confusion matrix."""
+    return _outcomes(pairs_csv)[1]
+
+
+def mcnemar_files(a_csv: Path, b_csv: Path) -> tuple[int, int, float]:
+    """mcnemar() of two evaluate stages' (actual, predicted) files, refused unless they hold the same test
+    rows in the same order (a stale or differently split run would pair unrelated rows)."""
+    (a_actual, a_right), (b_actual, b_right) = _outcomes(a_csv), _outcomes(b_csv)
+    if a_actual != b_actual:
+        raise RnnlabError(f"{a_csv} and {b_csv}: not the same test rows (rerun their evaluate stages)")
+    return mcnemar(a_right, b_right)
+
+
+def _outcomes(pairs_csv: Path) -> tuple[list[str], list[bool]]:
     with open(pairs_csv, newline="", encoding="utf-8") as f:
-        return [row["actual"] == row["predicted"] for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    return [r["actual"] for r in rows], [r["actual"] == r["predicted"] for r in rows]
 
 
 def p_text(p: float) -> str:
@@ -61,14 +77,3 @@ def paired_bootstrap(a: Sequence[tuple[int, float]], b: Sequence[tuple[int, floa
     low, high = np.quantile(stats, [0.025, 0.975])
     p = min(1.0, 2 * min((stats <= 0).mean(), (stats >= 0).mean()))
     return float(diff.sum() / chars.sum()), float(low), float(high), max(p, 1 / resamples)
-
-
-def lines_csv(rows: Sequence[tuple[int, int, float]]) -> str:
-    """(line, characters, bits) rows as the charlm evaluate stage writes them beside its curves."""
-    return "line,chars,bits\n" + "".join(f"{i},{n},{x:.6f}\n" for i, n, x in rows)
-
-
-def read_lines(path: Path) -> list[tuple[int, float]]:
-    """(characters, bits) per line, in text order, from lines_csv's file."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(int(r["chars"]), float(r["bits"])) for r in csv.DictReader(f)]

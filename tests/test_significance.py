@@ -59,5 +59,19 @@ def test_paired_bootstrap_over_lines():
     with pytest.raises(ValueError, match="same lines"):
         significance.paired_bootstrap(a[:-1], a, seed=1)
     rows = [(0, 12, 30.5), (1, 40, 101.25)]
-    assert significance.lines_csv(rows) == "line,chars,bits\n0,12,30.500000\n1,40,101.250000\n"
+    from rnnlab import charscores
+
+    assert charscores.lines_csv(rows) == "line,chars,bits\n0,12,30.500000\n1,40,101.250000\n"
     assert significance.p_phrase(0.0004) == "p < 0.001" and significance.p_phrase(0.2) == "p = 0.200"
+
+
+def test_two_runs_are_compared_only_on_the_same_test_rows(tmp_path):
+    from rnnlab.errors import RnnlabError
+
+    a, b, other = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "other.csv"
+    a.write_text("actual,predicted\nspam,spam\nham,spam\nham,ham\n", encoding="utf-8")
+    b.write_text("actual,predicted\nspam,ham\nham,ham\nham,ham\n", encoding="utf-8")
+    other.write_text("actual,predicted\nham,ham\nspam,spam\nham,ham\n", encoding="utf-8")  # another split's rows
+    assert significance.mcnemar_files(a, b) == significance.mcnemar([True, False, True], [False, True, True])
+    with pytest.raises(RnnlabError, match=r"a.csv and .*other.csv: not the same test rows"):
+        significance.mcnemar_files(a, other)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab import atomic, charlm, charscores, evaluation, layout, metricsfile, significance, tracking
+from rnnlab import atomic, charlm, charscores, evaluation, layout, metricsfile, tracking
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -39,7 +39,7 @@ def run(task: str, variant: str) -> None:
     with atomic.output_dir(plots) as out:
         evaluation.plot_curves(trained["history"], f"{task} {variant}", out / "curves.png", metrics=("bpc",))
         atomic.write_text(out / "history.csv", evaluation.history_csv(trained["history"]))
-        atomic.write_text(out / "test_lines.csv", significance.lines_csv(lines))  # for paired comparisons
+        atomic.write_text(out / "test_lines.csv", charscores.lines_csv(lines))  # for paired comparisons
     print(f"{task}/{variant}: test {bpc:.3f} bits/char")
     tracking.log_or_warn(
         f"{task}/{variant}", f"{task}_evaluate@{variant}",

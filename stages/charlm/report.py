@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab import atomic, charlm, goals, layout, metricsfile, reports, significance
+from rnnlab import atomic, charlm, charscores, goals, layout, metricsfile, reports, significance
 from rnnlab import params as P
 from rnnlab.entry import run_stage
 
@@ -52,7 +52,7 @@ def _results_table(task: str, cfg, split: dict, seed: int) -> list[str]:
 def _vs_deck(task: str, variant: str, seed: int) -> str:
     if variant == "deck":
         return "—"
-    lines = lambda v: significance.read_lines(layout.plots(task, v) / "test_lines.csv")  # noqa: E731
+    lines = lambda v: charscores.read_lines(layout.plots(task, v) / "test_lines.csv")  # noqa: E731
     d, low, high, p = significance.paired_bootstrap(lines(variant), lines("deck"), seed, BOOTSTRAP_RESAMPLES)
     return f"{d:+.3f} [{low:+.3f}, {high:+.3f}], {significance.p_phrase(p)}"
 

@@ -67,10 +67,9 @@ def _results_table(task: str, rows, best: str) -> list[str]:
 def _p_vs_best(task: str, rows, best: str) -> dict[str, str]:
     """McNemar's exact p of each run's author predictions against the best run's, on the same test
     paragraphs (the evaluate stage's author_confusion.csv pairs, in test order)."""
-    right = lambda name: significance.correct(layout.plots(task, name) / "author_confusion.csv")  # noqa: E731
-    ref = right(best)
-    return {f"{k}-{v}": "—" if f"{k}-{v}" == best else significance.p_text(significance.mcnemar(right(f"{k}-{v}"), ref)[2])
-            for k, v, *_ in rows}
+    pairs = lambda name: layout.plots(task, name) / "author_confusion.csv"  # noqa: E731
+    return {f"{k}-{v}": "—" if f"{k}-{v}" == best else
+            significance.p_text(significance.mcnemar_files(pairs(f"{k}-{v}"), pairs(best))[2]) for k, v, *_ in rows}
 
 
 def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:

@@ -56,8 +56,8 @@ def _comparison(task: str, rows, seed: int) -> str:
     d_f1 = m["finetuned"]["macro_f1"] - m["frozen"]["macro_f1"]
     n = m["frozen"]["test_rows"]
     se = (m["frozen"]["accuracy"] * (1 - m["frozen"]["accuracy"]) / n) ** 0.5
-    only_tuned, only_frozen, p = significance.mcnemar(*(significance.correct(layout.plots(task, v) / "confusion.csv")
-                                                         for v in ("finetuned", "frozen")))
+    only_tuned, only_frozen, p = significance.mcnemar_files(*(layout.plots(task, v) / "confusion.csv"
+                                                              for v in ("finetuned", "frozen")))
     return (f"With seed {seed}, fine-tuning changed test accuracy by {d_acc * 100:+.1f} points and macro F1 by "
             f"{d_f1 * 100:+.1f} points against the frozen encoder (one test accuracy on {n:,} texts has a standard "
             f"error of about {se * 100:.1f} points). On the same test texts, the fine-tuned run alone is right on "
