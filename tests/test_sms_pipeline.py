@@ -89,7 +89,8 @@ def test_every_run_is_in_mlflow_with_its_code_and_data(project):
         tags.setdefault(name, {})[key] = value
     sweep = {name for name, t in tags.items() if t.get("seed_sweep") == "true"}
     assert sweep == {"sms/lstm-glove-packed/seed-1"}  # the extra seed of the seed sweep
-    assert set(tags) - sweep == {f"sms/{r}" for r in runs()}
+    assert set(tags) - sweep == {f"sms/{r}" for r in runs()} | {"sms/baseline"}  # and the linear reference
+    assert tags["sms/baseline"]["baseline"] == "true"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
     for name, t in tags.items():
         assert t["git_commit"] == head  # the stages rewrote dvc.lock and metrics: that is not dirty code

@@ -3,12 +3,13 @@ the recurrent runs are: its report beside theirs, its test predictions for McNem
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
 import pandas as pd
 
-from rnnlab import atomic, evaluation, layout, ngrams
+from rnnlab import atomic, evaluation, layout, ngrams, tracking
 from rnnlab import params as P
 from rnnlab.classification import labels_of
 from rnnlab.entry import run_stage
@@ -35,6 +36,22 @@ def run(task: str) -> None:
     with atomic.output_dir(layout.plots(task, NAME)) as out:
         evaluation.plot_confusion(y["test"], probs.argmax(1), labels, f"{task} {NAME} (NB-LR)", out / "confusion.png")
     print(f"{task}/{NAME}: NB-LR on {x.shape[1]:,} n-grams, test accuracy {report['accuracy']:.4f} ({seconds:.0f} s)")
+    _track(task, cfg, report, x.shape[1], seconds)
+
+
+def _track(task: str, cfg, report: dict, features: int, seconds: float) -> None:
+    """One MLflow run beside the recurrent runs (rnnlab-<task>/<task>/baseline): after the outputs are written."""
+    corpus = json.loads((layout.prepared(task) / "corpus.json").read_text(encoding="utf-8"))["corpus"]
+    flat = {"test_accuracy": report["accuracy"], **{f"test_{label}_{k}": v for label, row in report.items()
+                                                   if isinstance(row, dict) for k, v in row.items() if k != "support"}}
+    tracking.log_or_warn(
+        f"{task}/{NAME}", f"{task}_baseline", experiment=f"rnnlab-{task}", run_name=f"{task}/{NAME}",
+        params={"model": "NB-LR", **cfg.baseline.model_dump(), "max_len": cfg.max_len, "ngram_features": features,
+                "lowercase": cfg.vocab.lowercase, "digits": cfg.vocab.digits, "corpus": corpus},
+        history=[], metrics={**flat, "train_seconds": seconds},
+        tags={"task": task, "variant": "baseline", "corpus": corpus, "baseline": "true",
+              "dvc_data_md5": tracking.dvc_hash(str(layout.prepared(task)))},
+        artifacts=[layout.metrics(task, NAME), layout.plots(task, NAME) / "confusion.png"], data=layout.prepared(task))
 
 
 if __name__ == "__main__":
