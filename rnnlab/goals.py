@@ -6,14 +6,14 @@ measured by whoever tried it and are quoted, not recomputed, so the page says so
 
 from __future__ import annotations
 
-from rnnlab import params as P
 from rnnlab import layout, reports, seedstats
 from rnnlab.errors import RnnlabError
 
 
-def section(task: str, cfg) -> str:
-    """The goals table and the attempts table (either may be empty; then so is the section)."""
-    parts = [_goals(task, cfg), _tried(cfg)]
+def section(task: str, cfg, seed: int) -> str:
+    """The goals table and the attempts table (either may be empty; then so is the section); `seed` is
+    params' seed, the first of every sweep."""
+    parts = [_goals(task, cfg, seed), _tried(cfg)]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -23,10 +23,10 @@ def verdict(goal, mean: float) -> bool:
     return mean >= goal.at_least if goal.at_least is not None else mean <= goal.at_most
 
 
-def _goals(task: str, cfg) -> str:
+def _goals(task: str, cfg, seed: int) -> str:
     if not cfg.goals:
         return ""
-    seeds = [P.load().seed, *cfg.extra_seeds]
+    seeds = [seed, *cfg.extra_seeds]
     lines = ["Goals, each on a seed run's mean over seeds " + ", ".join(map(str, seeds)) + ":", "",
              "| goal | run | mean ± std | per seed | verdict | set by |", "|---|---|---|---|---|---|"]
     for goal in cfg.goals:
@@ -48,15 +48,19 @@ def summary(task: str, cfg, seed: int) -> list[str]:
     out = []
     for goal in cfg.goals:
         sweep = measure(task, cfg, goal, [seed, *cfg.extra_seeds])
-        what = f"`{goal.metric}` of {_runs(goal)} {bound(goal, named=False)}"
+        what = f"`{goal.metric}` of {_runs(goal)} {_limit(goal)}"
         out.append(f"{what} not measured" if sweep is None else
                    f"{what} {_verdict_text(goal, sweep).replace('**', '')} ({_number(goal, sweep)})")
     return out
 
 
-def bound(goal, named: bool = True) -> str:
-    what = (f"`{goal.metric}`" + (f" {goal.run} − {goal.minus}" if goal.minus else "") + " ") if named else ""
-    return what + (f"≥ {goal.at_least:g}" if goal.at_least is not None else f"≤ {goal.at_most:g}")
+def bound(goal) -> str:
+    """The goal as the table's first column: `macro_f1` finetuned − frozen ≥ 0.02."""
+    return f"`{goal.metric}`" + (f" {goal.run} − {goal.minus}" if goal.minus else "") + f" {_limit(goal)}"
+
+
+def _limit(goal) -> str:
+    return f"≥ {goal.at_least:g}" if goal.at_least is not None else f"≤ {goal.at_most:g}"
 
 
 def _number(goal, sweep: dict, key: str = "mean") -> str:
@@ -82,7 +86,7 @@ def measure(task: str, cfg, goal, seeds: list[int]) -> dict | None:
     """The goal's run's seeds file (with `minus`: the seed-by-seed differences in the same shape), or None
     where no seeds stage retrains the runs (or has yet to)."""
     runs = [goal.run, *([goal.minus] if goal.minus else [])]
-    swept = set(_swept(cfg))
+    swept = set(reports.swept_runs(cfg))
     if not all(run in swept and (layout.METRICS / task / "seeds" / f"{run}.json").is_file() for run in runs):
         return None  # not a seed run here, or its seeds stage has not run yet
     a, *b = (_sweep_with(task, run, goal, seeds) for run in runs)
@@ -98,13 +102,6 @@ def _sweep_with(task: str, run: str, goal, seeds: list[int]) -> dict:
         raise RnnlabError(f"params.yaml: tasks.{task}.goals: {run} has no {goal.metric!r} in its seeds file "
                           f"(it has {', '.join(k[:-5] for k in sweep if k.endswith('_mean'))})")
     return sweep
-
-
-def _swept(cfg) -> list[str]:
-    """The runs the task's seeds stage retrains (news sweeps every variant)."""
-    if not cfg.extra_seeds:
-        return []
-    return list(getattr(cfg, "seed_runs", None) or getattr(cfg, "variants", []))
 
 
 def _tried(cfg) -> str:

@@ -11,6 +11,8 @@ import numpy as np
 from scipy.sparse import csr_matrix, diags
 from scipy.special import expit, softmax
 
+RUN_NAME = "baseline"  # its files beside the runs': metrics/<task>/baseline.json, plots/<task>/baseline/
+
 
 def features(train: list[str], others: list[list[str]], tokenize, ngrams: tuple[int, int], min_df: int):
     """Binary n-gram presence of the training texts and of each other split, on the training n-grams."""

@@ -33,9 +33,8 @@ def _champions() -> dict[str, dict]:
 def _over_seeds(name: str, task, variant: str, columns: dict[str, str]) -> str:
     """The champion's headline numbers as mean ± std over the seeds its seeds stage trained, or — without one.
     Only a run the settings still sweep: DVC leaves the file of a run dropped from seed_runs behind."""
-    swept = getattr(task, "extra_seeds", []) and variant in getattr(task, "seed_runs", [variant])  # news: all variants
     path = layout.METRICS / name / "seeds" / f"{variant}.json"
-    if not (swept and path.is_file()):
+    if not (variant in reports.swept_runs(task) and path.is_file()):
         return "—"
     spread = metricsfile.read(path)
     numbers = []

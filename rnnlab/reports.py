@@ -10,6 +10,7 @@ import string
 from pathlib import Path
 
 from rnnlab import atomic, kinds, layout, metricsfile, significance
+from rnnlab.ngrams import RUN_NAME as BASELINE
 from rnnlab import params as P
 from rnnlab.errors import RnnlabError
 
@@ -97,7 +98,7 @@ def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> lis
             f"| {p['recall']:.3f} | {p['f1_score']:.3f} | {m['macro_avg']['f1_score']:.3f} | {p_vs_best[r['name']]} "
             f"| {t['parameters']:,} | {t['best_epoch']} / {t['epochs_run']} | {t['train_seconds']:.1f} "
             f"| {t['tokens_per_s']:,.0f} |")
-    lines.append(_baseline_row(task, cfg, positive, best))
+    lines.append(_baseline_row(task, cfg, positive, p_vs_best["baseline"]))
     note = (f"¹ McNemar's exact test of each run against {best}, the run the task ranks first by "
             f"{kinds.trained_tasks()[task].metric}, on the same test rows (rnnlab/significance.py): the chance of "
             "a gap in accuracy at least this large if the two were equally good. Below 0.05, the difference is "
@@ -105,27 +106,34 @@ def runs_table(task: str, cfg, positive: str, extra_rows: list[str] = ()) -> lis
     return lines + list(extra_rows) + ["", note]
 
 
-def _baseline_row(task: str, cfg, positive: str, best: str) -> str:
+def _baseline_row(task: str, cfg, positive: str, p_vs_best: str) -> str:
     """The linear n-gram reference (stage `<task>_baseline`): not recurrent, never a champion, tested as a run."""
-    m = metricsfile.read(layout.metrics(task, "baseline"))
-    seconds = metricsfile.read(layout.timing(task, "baseline"))["train_seconds"]
+    m = metricsfile.read(layout.metrics(task, BASELINE))
+    seconds = metricsfile.read(layout.timing(task, BASELINE))["train_seconds"]
     p = m[positive.replace(" ", "_")]
-    pairs = lambda run: layout.plots(task, run) / "confusion.csv"  # noqa: E731
     b = cfg.baseline
     return (f"| linear baseline: NB-LR, word {b.ngrams[0]}- to {b.ngrams[1]}-grams (not recurrent) | — | — "
             f"| {m['accuracy']:.4f} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1_score']:.3f} "
-            f"| {m['macro_avg']['f1_score']:.3f} | {significance.p_text(significance.mcnemar_files(pairs(best), pairs('baseline'))[2])} "
-            f"| {m['ngram_features']:,} n-grams | — | {seconds:.1f} | — |")
+            f"| {m['macro_avg']['f1_score']:.3f} | {p_vs_best} | {m['ngram_features']:,} n-grams | — | {seconds:.1f} | — |")
 
 
 def _versus_best(task: str, rows: list[dict]) -> tuple[str, dict[str, str]]:
-    """The task's best run (its ranking metric) and each run's McNemar p-value against it."""
+    """The task's best run (its ranking metric) and the McNemar p-value of each run, and of the linear
+    baseline, against it."""
     t = kinds.trained_tasks()[task]
     sign = 1 if t.kind.higher_is_better else -1
     best = min(rows, key=lambda r: (-sign * metricsfile.value(r["m"], t.metric), r["name"]))["name"]
-    pairs = {r["name"]: layout.plots(task, r["name"]) / "confusion.csv" for r in rows}
-    return best, {name: "—" if name == best else significance.p_text(significance.mcnemar_files(pairs[best], path)[2])
-                  for name, path in pairs.items()}
+    files = {run: layout.plots(task, run) / "confusion.csv" for run in [*(r["name"] for r in rows), BASELINE]}
+    p = significance.versus(files, best)
+    return best, {run: "—" if run == best else significance.p_text(p[run][2]) for run in files}
+
+
+def swept_runs(cfg) -> list[str]:
+    """The runs the task's seeds stage retrains under these settings (a news task: every variant). DVC
+    leaves the file of a run dropped from them behind: it is not this configuration's."""
+    if not getattr(cfg, "extra_seeds", None):
+        return []
+    return list(getattr(cfg, "seed_runs", None) or getattr(cfg, "variants", []))
 
 
 def seed_sweep(task: str, run: str, seeds: list[int]) -> dict:

@@ -33,22 +33,34 @@ def mcnemar(a_right: Sequence[bool], b_right: Sequence[bool]) -> tuple[int, int,
 def correct(pairs_csv: Path) -> list[bool]:
     """Per test row, in the test split's order: did the run get it right? Read from the (actual,
     predicted) pairs that the evaluate stage writes beside its confusion matrix."""
-    return _outcomes(pairs_csv)[1]
+    return outcomes(pairs_csv)[1]
 
 
-def mcnemar_files(a_csv: Path, b_csv: Path) -> tuple[int, int, float]:
-    """mcnemar() of two evaluate stages' (actual, predicted) files, refused unless they hold the same test
-    rows in the same order (a stale or differently split run would pair unrelated rows)."""
-    (a_actual, a_right), (b_actual, b_right) = _outcomes(a_csv), _outcomes(b_csv)
-    if a_actual != b_actual:
-        raise RnnlabError(f"{a_csv} and {b_csv}: not the same test rows (rerun their evaluate stages)")
-    return mcnemar(a_right, b_right)
-
-
-def _outcomes(pairs_csv: Path) -> tuple[list[str], list[bool]]:
+def outcomes(pairs_csv: Path) -> tuple[list[str], list[bool]]:
+    """Each test row's true label and whether the run got it right, from an evaluate stage's pairs file."""
     with open(pairs_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [r["actual"] for r in rows], [r["actual"] == r["predicted"] for r in rows]
+
+
+def versus(files: dict[str, Path], reference: str) -> dict[str, tuple[int, int, float]]:
+    """mcnemar() of the reference run against every other run, from their pairs files, each read once;
+    refused unless all hold the same test rows in the same order (a stale or differently split run would
+    pair unrelated rows)."""
+    read = {name: outcomes(path) for name, path in files.items()}
+    actual, right = read[reference]
+    out = {}
+    for name, (their_actual, hits) in read.items():
+        if their_actual != actual:
+            raise RnnlabError(f"{files[reference]} and {files[name]}: not the same test rows (rerun their evaluate stages)")
+        if name != reference:
+            out[name] = mcnemar(right, hits)
+    return out
+
+
+def mcnemar_files(a_csv: Path, b_csv: Path) -> tuple[int, int, float]:
+    """mcnemar() of two evaluate stages' pairs files (rows only A gets right, only B, p)."""
+    return versus({"a": a_csv, "b": b_csv}, "a")["b"]
 
 
 def p_text(p: float) -> str:

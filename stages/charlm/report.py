@@ -94,7 +94,7 @@ def run(task: str) -> None:
                           val_chars=f"{split['val_chars']:,}", test_chars=f"{split['test_chars']:,}",
                           test_poems=", ".join(split["test_poems"]), chars=split["chars"],
                           results_table="\n".join(_results_table(task, cfg, split, params.seed) + _seeds_table(task, cfg, params.seed)),
-                          deck_max_epochs=cfg.deck.max_epochs, goals=goals.section(task, cfg),
+                          deck_max_epochs=cfg.deck.max_epochs, goals=goals.section(task, cfg, params.seed),
                           samples="\n".join(_samples(task, cfg, params.seed)).rstrip("\n"))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)

@@ -15,7 +15,7 @@ from rnnlab.classification import labels_of
 from rnnlab.entry import run_stage
 from rnnlab.vocab import tokenize
 
-NAME = "baseline"  # its files: metrics/<task>/baseline.json, plots/<task>/baseline/
+NAME = ngrams.RUN_NAME
 
 
 def run(task: str) -> None:

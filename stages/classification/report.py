@@ -14,14 +14,15 @@ TEMPLATE = Path(__file__).with_name("report.md")
 
 
 def run(task: str) -> None:
-    cfg = P.task(P.load(), task)
+    params = P.load()
+    cfg = P.task(params, task)
     reference = [f"| {r.name} | | | {r.accuracy:.2f} | {r.precision:.2f} | {r.recall:.2f} | {r.f1:.2f} | | | "
                  f"| {r.epochs or ''} | | |" for r in cfg.reference]
     positive = reports.positive_label(cfg, reports.prepared_corpus(task)["labels"])
     runs = reports.runs_table(task, cfg, positive, reference)
     text = reports.render(TEMPLATE, task=task, corpus_line=reports.corpus_line(task), runs_table="\n".join(runs),
                           seeds_table="\n".join(reports.seeds_table(task, cfg)),
-                          goals=goals.section(task, cfg))
+                          goals=goals.section(task, cfg, params.seed))
     atomic.write_text(layout.RESULTS / f"{task}.md", text)
     reports.write_summary(task)
     print(text)

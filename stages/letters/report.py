@@ -67,9 +67,9 @@ def _results_table(task: str, rows, best: str) -> list[str]:
 def _p_vs_best(task: str, rows, best: str) -> dict[str, str]:
     """McNemar's exact p of each run's author predictions against the best run's, on the same test
     paragraphs (the evaluate stage's author_confusion.csv pairs, in test order)."""
-    pairs = lambda name: layout.plots(task, name) / "author_confusion.csv"  # noqa: E731
-    return {f"{k}-{v}": "—" if f"{k}-{v}" == best else
-            significance.p_text(significance.mcnemar_files(pairs(f"{k}-{v}"), pairs(best))[2]) for k, v, *_ in rows}
+    files = {f"{k}-{v}": layout.plots(task, f"{k}-{v}") / "author_confusion.csv" for k, v, *_ in rows}
+    p = significance.versus(files, best)
+    return {run: "—" if run == best else significance.p_text(p[run][2]) for run in files}
 
 
 def _seeds_section(task: str, cfg, seed: int, n_letters: int) -> str:
@@ -171,7 +171,7 @@ def run(task: str) -> None:
         split_text=split_text, leak_text=leak_text, class_weight=st.class_weight, letters_weight=st.letters_weight,
         letters_head=_letters_head_text(st, ft, _head_fit(rows)), project=st.project, chars_max=cfg.chars.max_features,
         chars_ngrams=_ngrams_text(cfg.chars),
-        seed=params.seed, goals=goals.section(task, cfg),
+        seed=params.seed, goals=goals.section(task, cfg, params.seed),
         dup_within=prep["dropped_duplicates_within_books"],
         dup_across=sum(prep["dropped_cross_split_duplicates"].values()),
         train_rows=balance["train"]["rows"], val_rows=balance["val"]["rows"], test_rows=test["rows"],

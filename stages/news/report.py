@@ -104,7 +104,7 @@ def run(task: str) -> None:
                          if any(t["best_epoch"] == 0 for _, _, t in rows) else ""),
         single_pass="the frozen layers' single pass, " if partial else "", threads=rows[0][2].get("threads", "?"),
         comparison="\n\n".join(filter(None, (_comparison(task, rows, params.seed), _paired(sweeps)))),
-        goals=goals.section(task, cfg),
+        goals=goals.section(task, cfg, params.seed),
         used=f"{used:,}", dates=f", dated {dates[0]} to {dates[1]}" if dates else "",
         sample_note=(" (the file's first 10,000 records, i.e. its newest: not a random sample)"
                      if corpus["corpus"] == "huffpost_sample" else ""),
@@ -121,10 +121,8 @@ def run(task: str) -> None:
 
 def _sweeps(task: str, cfg, seed: int) -> dict[str, dict]:
     """Each variant's seed sweep (stage `<task>_seeds`) where extra seeds are asked for and its file is there."""
-    if not cfg.extra_seeds:  # a file left from an earlier sweep is not this configuration's
-        return {}
     out = {}
-    for variant in cfg.variants:
+    for variant in reports.swept_runs(cfg):
         path = layout.METRICS / task / "seeds" / f"{variant}.json"
         if path.is_file():
             out[variant] = reports.seed_sweep(task, variant, [seed, *cfg.extra_seeds])
