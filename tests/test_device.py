@@ -74,3 +74,17 @@ def test_the_gpu_benchmark_lists_the_train_stages_runs_and_says_in_one_line_that
                                                         ("imdb_full", "bilstm-max", "glove", "bucketed")]
     done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--limit", "1"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.startswith("error: no CUDA GPU visible"), done.stderr
+
+
+def test_the_gpu_benchmark_reports_a_saved_run_and_names_the_runs_one_side_missed(capsys):
+    sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
+    import json
+
+    from benchmarks import gpu
+
+    gpu.report(json.loads((ROOT / "benchmarks" / "results" / "gpu-h200.json").read_text()))
+    lines = capsys.readouterr().out.splitlines()
+    assert "sms: 35 runs' training: cpu 1762 s, gpu 68 s, 26.0x" in lines
+    assert any(l.startswith("imdb_full/bilstm-max-glove-bucketed") and "65.1x" in l for l in lines)
+    assert any(l.startswith("sms/cnn-lstm-learned-padded") and "not measured on the CPU" in l for l in lines)
+    assert "sms/rnn-learned-packed: trained twice on the GPU, identical weights" in lines
