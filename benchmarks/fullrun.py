@@ -140,8 +140,23 @@ def report(info: dict, total: float, stages: list[tuple[str, float]], peaks: dic
           f"target <= {TARGET_GB} GB per stage: {'met' if peak_gb <= TARGET_GB else 'NOT met'} ({peak_gb:.2f} GB)")
 
 
+def stage_threads(project: Path = common.ROOT) -> dict[str, int]:
+    """Every stage of dvc.yaml -> the threads the runner gives its command (params.yaml's `threads`)."""
+    from contextlib import chdir
+
+    from dvc.repo import Repo
+
+    from rnnlab import params as P
+    from rnnlab.parallel import stage_needs
+
+    params = P.load(project / "params.yaml")
+    with chdir(project), Repo(".") as repo:
+        return {s.addressing: stage_needs(s.cmd if isinstance(s.cmd, str) else " ".join(s.cmd), params).threads
+                for s in repo.index.stages if s.cmd}
+
+
 def scaling(seconds: dict[str, float], project: Path = common.ROOT) -> None:
-    """The critical path and the simulated wall time for 1-16 workers, from these stage times and dvc.yaml's DAG."""
+    """The critical path and the simulated wall time on 1-16 cores, from these stage times, their threads and dvc.yaml's DAG."""
     from benchmarks import schedule
     from rnnlab.dvcrun import stage_graph
 
@@ -149,10 +164,15 @@ def scaling(seconds: dict[str, float], project: Path = common.ROOT) -> None:
     # runs recorded before every stage carried its task's name: the SMS stages had no prefix
     seconds = {(n if n in upstream or f"sms_{n}" not in upstream else f"sms_{n}"): t for n, t in seconds.items()}
     unmeasured = sorted(set(upstream) - set(seconds))
+    threads = stage_threads(project)
     floor, path = schedule.critical_path(seconds, upstream)
-    print(common.plain_table(["workers", "simulated minutes", "speedup"], schedule.table(seconds, upstream),
-                             "Simulated wall time from the measured stage times (list scheduling, longest chain first)"))
+    core_minutes = sum(seconds.get(s, 0.0) * threads.get(s, 1) for s in upstream) / 60
+    print(common.plain_table(["cores", "simulated minutes", "speedup"], schedule.table(seconds, upstream, threads=threads),
+                             "Simulated wall time from the measured stage times (list scheduling, longest chain first, "
+                             "each stage on its threads' cores)"))
     print(f"critical path, {floor / 60:.1f} min: {' -> '.join(path)}")
+    print(f"{sum(seconds.get(s, 0.0) for s in upstream) / 60:.1f} stage-minutes, {core_minutes:.1f} core-minutes "
+          f"(stages with 2 threads count twice): on 2 cores at best {core_minutes / 2:.1f} min")
     if unmeasured:
         print(f"{len(unmeasured)} stage(s) of dvc.yaml not in the measurement count 0 s: {', '.join(unmeasured[:6])}"
               + (" ..." if len(unmeasured) > 6 else ""))
@@ -175,7 +195,12 @@ def main() -> None:
     p.add_argument("--targets", nargs="*", default=[], help="dvc.yaml stages (default: the whole pipeline)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--from-json", type=Path, help="print the tables of an earlier run's --json file instead of running")
+    p.add_argument("--simulate", type=Path, metavar="SECONDS_JSON",
+                   help="only simulate the scaling from a {stage: seconds} file (e.g. benchmarks/results/stage-seconds.json)")
     args = p.parse_args()
+    if args.simulate:
+        saved = json.loads(args.simulate.read_text())
+        return scaling(saved.get("stages", saved))
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         runs = saved.get("runs") or [{"jobs": 1, **saved}]  # files written before --jobs hold one sequential run

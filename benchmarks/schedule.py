@@ -4,14 +4,17 @@ From measured stage times and the DAG (dvc.yaml through DVC): the critical path 
 chain of dependent stages, the floor no number of workers gets below; the simulation starts,
 whenever a worker is free, the ready stage with the longest chain still behind it (list
 scheduling with critical-path priority), and reports the wall time for each worker count.
-A stage missing from the measurement counts 0 s (it is named in the output).
+Workers are cores: a stage takes as many as its threads (params.yaml), and as in the runner
+(rnnlab/parallel.py) the first ready stage that does not fit waits for threads while later ones
+start only if they do not delay it (EASY backfilling, `rnnlab.parallel.backfills`). A stage missing from the measurement counts 0 s
+(it is named in the output).
 """
 
 from __future__ import annotations
 
 import heapq
 
-from rnnlab.parallel import tails  # the runner's own priority
+from rnnlab.parallel import backfills, tails  # the runner's own priority and packing rule
 
 
 def critical_path(seconds: dict[str, float], upstream: dict[str, list[str]]) -> tuple[float, list[str]]:
@@ -32,8 +35,12 @@ def critical_path(seconds: dict[str, float], upstream: dict[str, list[str]]) -> 
     return total[path[0]], path
 
 
-def simulate(seconds: dict[str, float], upstream: dict[str, list[str]], workers: int) -> float:
-    """Wall time of the DAG on `workers` identical workers, one stage each at a time."""
+def simulate(seconds: dict[str, float], upstream: dict[str, list[str]], workers: int,
+             threads: dict[str, int] | None = None) -> float:
+    """Wall time of the DAG on `workers` cores, each stage taking its threads (default 1) of them."""
+    def need(stage: str) -> int:
+        return min((threads or {}).get(stage, 1), workers)  # the runner runs a larger stage alone
+
     priority = tails(seconds, upstream)
     waiting = {s: len(ups) for s, ups in upstream.items()}
     downstream: dict[str, list[str]] = {}
@@ -43,12 +50,21 @@ def simulate(seconds: dict[str, float], upstream: dict[str, list[str]], workers:
     ready = [(-priority[s], s) for s, n in waiting.items() if n == 0]
     heapq.heapify(ready)
     running: list[tuple[float, str]] = []  # (finish time, stage)
-    now = 0.0
+    now, free = 0.0, workers
     while ready or running:
-        while ready and len(running) < workers:
-            _, stage = heapq.heappop(ready)
-            heapq.heappush(running, (now + seconds.get(stage, 0.0), stage))
+        blocked = None  # threads of the first ready stage that does not fit
+        for item in sorted(ready):
+            stage = item[1]
+            if blocked is None and need(stage) > free:
+                blocked = need(stage)
+            elif need(stage) <= free and (blocked is None or backfills(
+                    need(stage), seconds.get(stage, 0.0), free, blocked, [(t - now, need(r)) for t, r in running])):
+                ready.remove(item)
+                free -= need(stage)
+                heapq.heappush(running, (now + seconds.get(stage, 0.0), stage))
+        heapq.heapify(ready)
         now, done = heapq.heappop(running)
+        free += need(done)
         for d in downstream.get(done, []):
             waiting[d] -= 1
             if waiting[d] == 0:
@@ -56,10 +72,15 @@ def simulate(seconds: dict[str, float], upstream: dict[str, list[str]], workers:
     return now
 
 
-def table(seconds: dict[str, float], upstream: dict[str, list[str]], counts=(1, 2, 4, 8, 16)) -> list[list[str]]:
-    """Rows: workers, simulated minutes, speedup over 1 worker; last row the critical-path floor."""
-    one = simulate(seconds, upstream, 1)
-    rows = [[str(n), f"{simulate(seconds, upstream, n) / 60:.1f}", f"{one / max(simulate(seconds, upstream, n), 1e-9):.2f}"]
-            for n in counts]
+def table(seconds: dict[str, float], upstream: dict[str, list[str]], counts=(1, 2, 4, 8, 16),
+          threads: dict[str, int] | None = None) -> list[list[str]]:
+    """Rows: cores, simulated minutes, speedup over the stages one after another; last row the critical-path floor.
+
+    One after another is the sum of the stage times (each measured at its own threads)."""
+    one = sum(seconds.get(s, 0.0) for s in upstream)
+    rows = []
+    for n in counts:
+        wall = simulate(seconds, upstream, n, threads)
+        rows.append([str(n), f"{wall / 60:.1f}", f"{one / max(wall, 1e-9):.2f}"])
     floor, _ = critical_path(seconds, upstream)
     return rows + [["unlimited (critical path)", f"{floor / 60:.1f}", f"{one / max(floor, 1e-9):.2f}"]]

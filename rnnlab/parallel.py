@@ -77,6 +77,22 @@ def tails(seconds: dict[str, float], upstream: dict[str, list[str]]) -> dict[str
     return out
 
 
+def backfills(need: int, expected: float | None, free: int, waiting: int, releases: list[tuple[float, int]]) -> bool:
+    """May a stage of `need` threads, expected to take `expected` s, start beside the first waiting
+    stage, which needs `waiting` threads? (EASY backfilling.) Only if it delays that stage not at
+    all: it ends before enough threads are free for it, or leaves it enough threads when they are.
+    `releases`: (seconds until it ends, threads) of each running stage. A stage never timed
+    (expected None) does not backfill: it could hold the waiting one back for any length of time."""
+    if need > free or expected is None:
+        return False
+    available, shadow = free, 0.0
+    for remaining, threads in sorted(releases):
+        if available >= waiting:
+            break
+        available, shadow = available + threads, remaining
+    return expected <= shadow or available - need >= waiting
+
+
 def _load_seconds(root: Path) -> dict[str, float]:
     """Each stage's last measured seconds: this machine's, else the committed ones (a fresh clone, or a
     stage this machine has not run yet), else none (the plan's order)."""
@@ -375,11 +391,15 @@ class _Scheduler:
 
     def _start_ready(self, pool, interrupt: _HeldInterrupt) -> bool:
         """Check every stage whose upstream is done; start the commands that must run, the longest
-        chains first. When the first of them does not fit, none after it starts: 1-thread stages
-        taking every freed thread would starve a stage that needs two."""
+        chains first. When the first of them does not fit, it waits for threads, and a later stage
+        starts only if it does not delay it (`backfills`, by the last run's stage times): 1-thread
+        stages taking every freed thread would starve a stage that needs two, while a core kept
+        idle for it behind a long 1-thread stage would waste the wait. A stage waiting for memory
+        or a GPU stops the scan, as before."""
         progressed = False
         busy = [self.needs[s] for s, *_ in self.running.values()]
         threads, memory = sum(n.threads for n in busy), sum(n.memory_gb for n in busy)
+        waiting = None  # threads of the first stage that waits for threads
         for stage in self.order:
             interrupt.raise_if_pressed()
             if stage in self.done or any(stage is s for s, *_ in self.running.values()):
@@ -400,9 +420,14 @@ class _Scheduler:
                     continue
                 self.must_run.add(stage)
             need = self.needs[stage]
-            if (threads + need.threads > self.jobs or memory + need.memory_gb > self.memory_gb
-                    or need.gpus > len(self.free_gpus)):
+            if memory + need.memory_gb > self.memory_gb or need.gpus > len(self.free_gpus):
                 break  # it starts as soon as enough is free
+            if waiting is None and threads + need.threads > self.jobs:
+                waiting = need.threads
+                continue
+            if waiting is not None and not backfills(need.threads, self.seconds.get(stage.addressing),
+                                                     self.jobs - threads, waiting, self._releases()):
+                continue
             gpu = self.free_gpus.pop(0) if need.gpus else None
             self.commands.on_output(stage.addressing, f"Running stage '{stage.addressing}'\n")
             names = [u.addressing for u in ups]
@@ -413,6 +438,12 @@ class _Scheduler:
             threads, memory = threads + need.threads, memory + need.memory_gb
             progressed = True
         return progressed
+
+    def _releases(self) -> list[tuple[float, int]]:
+        """(expected seconds left, threads) of each running stage; one never timed may end any moment."""
+        now = time.monotonic()
+        return [(max(0.0, self.seconds.get(s.addressing, 0.0) - (now - start)), self.needs[s].threads)
+                for s, start, _ in self.running.values()]
 
     def _check(self, stage) -> str | None:
         """UNCHANGED or RESTORED when DVC says so (lock written); None: the command must run."""

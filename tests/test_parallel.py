@@ -324,6 +324,24 @@ def test_a_stage_that_needs_two_threads_is_not_starved_by_one_thread_stages(tmp_
     assert s["wide"][1] <= min(s[f"narrow{i}"][0] for i in (1, 2, 3)), s  # and it was not left for last
 
 
+def test_a_short_stage_fills_the_core_a_waiting_two_thread_stage_cannot_use_yet(tmp_path):
+    """2 jobs; `long` (1 thread) starts first, `wide` (2 threads) must wait for it. `short`, timed at
+    0.3 s by the last run, ends long before `long` does, so it runs on the idle core meanwhile
+    (backfilling): it delays `wide` not at all."""
+    path = sleepers(tmp_path / "p")
+    stage = {name: {"cmd": f"python stage.py {name} {t}", "deps": ["stage.py"], "outs": [f"out/{name}.txt"]}
+             for name, t in (("long", 2.0), ("wide", 0.3), ("short", 0.3))}
+    (path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stage}, sort_keys=False))
+    (path / parallel.SECONDS_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (path / parallel.SECONDS_FILE).write_text(json.dumps({"long": 2.0, "wide": 0.3, "short": 0.3}))
+    needs = {name: parallel.Needs(2 if name == "wide" else 1, 0) for name in stage}
+    parallel.reproduce(path, jobs=2, memory_gb=1, on_output=lambda s, t: None, needs_of=needs.__getitem__)
+    s = spans(path)
+    assert overlap(s["short"], s["long"]) and s["short"][1] <= s["wide"][0], s  # it ran beside long, before wide
+    assert s["wide"][0] >= s["long"][1], s  # wide got both threads, after long
+    assert parallel.backfills(1, None, 1, 2, [(5.0, 1)]) is False  # a stage never timed does not backfill
+
+
 def test_gpu_stages_get_a_gpu_each_and_wait_for_a_free_one(project):
     """Two GPUs, three stages that each need one, four threads: two start at once on GPUs 0 and 1, the
     third waits for one of them to finish and then sees that GPU alone; the CPU-only join sees none."""
