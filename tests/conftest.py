@@ -66,6 +66,21 @@ def sms_table(mirror) -> pd.DataFrame:
                        quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
 
 
+@pytest.fixture(scope="session")
+def sms_small(sms_table):
+    """2,500 real messages split train/val/test, encoded to 40 tokens: (vocabulary, {split: training.Split})."""
+    from rnnlab import split, training
+    from rnnlab.batching import encode
+    from rnnlab.vocab import Vocabulary
+
+    small = split.sample(split.clean(sms_table, "sms"), 2500, seed=0)
+    parts = split.stratified(small, 0.15, 0.2, seed=0, source="sms")
+    vocab = Vocabulary.build(parts["train"]["text"], min_freq=2)
+    labels = {"ham": 0, "spam": 1}
+    out = {k: training.Split(encode(df["text"], vocab, 40), df["label"].map(labels).to_numpy()) for k, df in parts.items()}
+    return vocab, out
+
+
 @pytest.fixture
 def in_project(tmp_path, monkeypatch):
     """Run inside a temporary directory holding the project's params and catalog."""

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab import attribution, charlm, device, lmtraining, split, training
-from rnnlab.batching import encode
+from rnnlab import attribution, charlm, device, lmtraining, training
 from rnnlab.models import VARIANTS, RecurrentClassifier
-from rnnlab.vocab import Vocabulary
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -23,18 +21,8 @@ def back_to_the_cpu():
     device.use("cpu")
 
 
-@pytest.fixture(scope="module")
-def sms(sms_table):
-    small = split.sample(split.clean(sms_table, "sms"), 2500, seed=0)
-    parts = split.stratified(small, 0.15, 0.2, seed=0, source="sms")
-    vocab = Vocabulary.build(parts["train"]["text"], min_freq=2)
-    labels = {"ham": 0, "spam": 1}
-    out = {k: training.Split(encode(df["text"], vocab, 40), df["label"].map(labels).to_numpy()) for k, df in parts.items()}
-    return vocab, out
-
-
-def _fit(sms, variant: str, input_mode: str, dev: str, epochs: int = 3) -> tuple[RecurrentClassifier, float]:
-    vocab, d = sms
+def _fit(sms_small, variant: str, input_mode: str, dev: str, epochs: int = 3) -> tuple[RecurrentClassifier, float]:
+    vocab, d = sms_small
     device.use(dev)
     training.seed_everything(0)
     emb = np.random.default_rng(0).normal(size=(len(vocab), 32)).astype(np.float32)
@@ -53,26 +41,26 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 @pytest.mark.parametrize("variant, input_mode", [(v, "packed") for v in (*VARIANTS, "lstmx2", "cnn-lstm", "bilstm-attn")] +
                          [("gru", "padded"), ("cnn-lstm", "padded"), ("bilstm-max", "bucketed")])
-def test_every_variant_trains_on_the_gpu_and_repeats_bit_for_bit(sms, variant, input_mode):
-    first, accuracy = _fit(sms, variant, input_mode, "cuda")
-    again, _ = _fit(sms, variant, input_mode, "cuda")
+def test_every_variant_trains_on_the_gpu_and_repeats_bit_for_bit(sms_small, variant, input_mode):
+    first, accuracy = _fit(sms_small, variant, input_mode, "cuda")
+    again, _ = _fit(sms_small, variant, input_mode, "cuda")
     assert all(p.device.type == "cuda" for p in first.parameters())
     assert _same(first, again)
-    majority = 1 - sms[1]["test"].labels.mean()
+    majority = 1 - sms_small[1]["test"].labels.mean()
     assert accuracy >= 0.9 > majority + 0.03, (accuracy, majority)
 
 
-def test_gpu_predictions_of_cpu_trained_weights_match_the_cpu(sms):
-    model, _ = _fit(sms, "bigru", "packed", "cpu", epochs=2)
-    on_cpu = training.predict_proba(model, sms[1]["test"])
+def test_gpu_predictions_of_cpu_trained_weights_match_the_cpu(sms_small):
+    model, _ = _fit(sms_small, "bigru", "packed", "cpu", epochs=2)
+    on_cpu = training.predict_proba(model, sms_small[1]["test"])
     device.use("cuda")
-    on_gpu = training.predict_proba(device.to(model), sms[1]["test"])
+    on_gpu = training.predict_proba(device.to(model), sms_small[1]["test"])
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-5)
 
 
-def test_attributions_on_the_gpu_match_the_cpu(sms):
-    model, _ = _fit(sms, "bilstm", "packed", "cpu", epochs=2)
-    vocab, config = sms[0], {"max_len": 40, "input_mode": "packed", "labels": ["ham", "spam"]}
+def test_attributions_on_the_gpu_match_the_cpu(sms_small):
+    model, _ = _fit(sms_small, "bilstm", "packed", "cpu", epochs=2)
+    vocab, config = sms_small[0], {"max_len": 40, "input_mode": "packed", "labels": ["ham", "spam"]}
     text = "WINNER!! Claim your free prize now, call 09061701461"
     on_cpu = attribution.attribute(model.eval(), config, vocab, text, positive=1)
     device.use("cuda")

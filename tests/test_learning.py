@@ -3,25 +3,13 @@
 import numpy as np
 import pytest
 
-from rnnlab import split, training
-from rnnlab.batching import encode
+from rnnlab import training
 from rnnlab.models import VARIANTS, RecurrentClassifier
-from rnnlab.vocab import Vocabulary
-
-
-@pytest.fixture(scope="module")
-def data(sms_table):
-    small = split.sample(split.clean(sms_table, "sms"), 2500, seed=0)
-    parts = split.stratified(small, 0.15, 0.2, seed=0, source="sms")
-    vocab = Vocabulary.build(parts["train"]["text"], min_freq=2)
-    labels = {"ham": 0, "spam": 1}
-    out = {k: training.Split(encode(df["text"], vocab, 40), df["label"].map(labels).to_numpy()) for k, df in parts.items()}
-    return vocab, out
 
 
 @pytest.mark.parametrize("variant, input_mode", [(v, "packed") for v in VARIANTS] + [("gru", "padded")])
-def test_variant_learns(data, variant, input_mode):
-    vocab, d = data
+def test_variant_learns(sms_small, variant, input_mode):
+    vocab, d = sms_small
     training.seed_everything(0)
     emb = np.random.default_rng(0).normal(size=(len(vocab), 32)).astype(np.float32)
     model = RecurrentClassifier(emb, variant, 2, hidden=32, dropout=0.3, input_mode=input_mode)
