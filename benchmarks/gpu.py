@@ -56,7 +56,6 @@ def train_on(dev: str, run: Run, fraction: float | None = None) -> dict:
 
     With a fraction, the run trains on that share of its training and validation texts (a random
     sample): its tokens per second stand for the whole run's, but its accuracy does not, so it is not scored."""
-    import numpy as np
     import torch
 
     from rnnlab import classification, device, layout, training
@@ -67,20 +66,17 @@ def train_on(dev: str, run: Run, fraction: float | None = None) -> dict:
     device.use(dev)
     # no resume state: the CPU and GPU sides train the same runs at once, and a sample is not the run
     training.resume_path = lambda *_, **__: None
-    if fraction is not None:
-        whole = classification.load_split
-
-        def sample(*args, **kwargs) -> training.Split:
-            split = whole(*args, **kwargs)
-            keep = np.sort(np.random.default_rng(0).permutation(len(split.seqs))[: max(1, int(len(split.seqs) * fraction))])
-            return training.Split([split.seqs[i] for i in keep], split.labels[keep])
-
-        classification.load_split = sample
-    start = time.perf_counter()
-    trained = classification.train_model(*run, params.seed)
-    if dev == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    whole = classification.load_split
+    if fraction is not None:  # for this run only: a pool process trains several runs
+        classification.load_split = lambda *args, **kwargs: _sample(whole(*args, **kwargs), fraction)
+    try:
+        start = time.perf_counter()
+        trained = classification.train_model(*run, params.seed)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    finally:
+        classification.load_split = whole
     accuracy = None  # a sampled run is not scored
     if fraction is None:
         vocab = Vocabulary.load(layout.vocab(run[0]))
@@ -91,6 +87,16 @@ def train_on(dev: str, run: Run, fraction: float | None = None) -> dict:
     return {"seconds": seconds, "epochs": len(trained.result.history), "train_seconds": trained.result.train_seconds,
             "tokens_per_s": trained.result.tokens_per_s, "accuracy": accuracy, "weights": digest.hexdigest(),
             "fraction": fraction}
+
+
+def _sample(split, fraction: float):
+    """A random share of a split's texts (the same share for every run), in their order."""
+    import numpy as np
+
+    from rnnlab import training
+
+    keep = np.sort(np.random.default_rng(0).permutation(len(split.seqs))[: max(1, int(len(split.seqs) * fraction))])
+    return training.Split([split.seqs[i] for i in keep], split.labels[keep])
 
 
 def cpu_worker(run: Run, threads: int, fraction: float | None) -> dict:

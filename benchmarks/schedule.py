@@ -47,28 +47,26 @@ def simulate(seconds: dict[str, float], upstream: dict[str, list[str]], workers:
     for stage, ups in upstream.items():
         for u in ups:
             downstream.setdefault(u, []).append(stage)
-    ready = [(-priority[s], s) for s, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    running: list[tuple[float, str]] = []  # (finish time, stage)
+    ready = [s for s, n in waiting.items() if n == 0]
+    running: list[tuple[float, str]] = []  # a heap of (finish time, stage)
     now, free = 0.0, workers
     while ready or running:
+        ready.sort(key=lambda s: (-priority[s], s))
         blocked = None  # threads of the first ready stage that does not fit
-        for item in sorted(ready):
-            stage = item[1]
+        for stage in list(ready):
             if blocked is None and need(stage) > free:
                 blocked = need(stage)
             elif need(stage) <= free and (blocked is None or backfills(
                     need(stage), seconds.get(stage, 0.0), free, blocked, [(t - now, need(r)) for t, r in running])):
-                ready.remove(item)
+                ready.remove(stage)
                 free -= need(stage)
                 heapq.heappush(running, (now + seconds.get(stage, 0.0), stage))
-        heapq.heapify(ready)
         now, done = heapq.heappop(running)
         free += need(done)
         for d in downstream.get(done, []):
             waiting[d] -= 1
             if waiting[d] == 0:
-                heapq.heappush(ready, (-priority[d], d))
+                ready.append(d)
     return now
 
 
